@@ -1,0 +1,3 @@
+"""CloudWizard: self-hostable AWS security-posture backend."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""REST API under /v1: thin routers over services."""

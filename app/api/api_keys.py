@@ -1,0 +1,5 @@
+"""api_keys routes (to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""audit routes (to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

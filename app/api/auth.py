@@ -1,0 +1,5 @@
+"""auth routes (to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""invitations routes (to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""me routes (to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""members routes (to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

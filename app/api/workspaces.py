@@ -1,0 +1,5 @@
+"""workspaces routes (to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

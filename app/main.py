@@ -1,0 +1,103 @@
+"""FastAPI application factory: middleware, error handlers, routers and the OpenAPI contract."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from app import __version__
+from app.api import health
+from app.api.router import api_router
+from app.config import get_settings
+from app.db import dispose_engine
+from app.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
+from app.logging import configure_logging
+from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.redis import close_redis
+
+DESCRIPTION = """
+CloudWizard scans AWS accounts through a read-only role that you create with our CloudFormation
+template, and keeps normalized findings mapped to compliance frameworks.
+
+**Authentication**: `Authorization: Bearer <token>`, where the token is an access token from
+`POST /v1/auth/login` (short-lived; renew with `POST /v1/auth/refresh`) or a workspace API key (`cw_...`).
+
+**Errors** are RFC 9457 `application/problem+json` with a stable `type` URI.
+
+**Lists** use cursor pagination: pass `limit` and the previous page's `next_cursor` as `cursor`.
+"""
+
+
+def _operation_id(route: APIRoute) -> str:
+    # Routes are named `<tag>_<verb>`; the name is the operation id the SDKs expose.
+    return route.name
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI):
+    yield
+    await close_redis()
+    await dispose_engine()
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    settings.resolved_jwt_secret()  # refuse to start with a missing or weak key
+    configure_logging(settings.log_level, settings.log_json)
+    app = FastAPI(
+        title="CloudWizard API", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        generate_unique_id_function=_operation_id, openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(api_router)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID", "Retry-After"])
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
+                         tags=TAGS)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in components["Problem"].pop("$defs", {}).items():
+        components.setdefault(name, sub)
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    for path_item in schema.get("paths", {}).values():
+        for op in path_item.values():
+            if not isinstance(op, dict):
+                continue
+            for status, resp in op.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400 and status != "503" or status == "422":
+                    resp["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                    if status == "422":
+                        resp["description"] = "Invalid fields; `errors` lists them."
+    app.openapi_schema = schema
+    return schema
+
+
+TAGS = [
+    {"name": "health", "description": "Liveness and readiness probes."},
+    {"name": "auth", "description": "Sign-up, sign-in, token refresh and sign-out."},
+    {"name": "me", "description": "The signed-in user."},
+    {"name": "workspaces", "description": "Workspaces: the tenant boundary of all data."},
+    {"name": "members", "description": "Workspace members and their roles."},
+    {"name": "invitations", "description": "Single-use, expiring invitations to a workspace."},
+    {"name": "api_keys", "description": "Workspace API keys for SDKs and automation."},
+    {"name": "audit", "description": "The append-only audit log of a workspace."},
+]

@@ -1,0 +1,12 @@
+"""All models, imported here so Alembic and the app see one complete metadata."""
+
+from app.models.api_key import ApiKey
+from app.models.audit import AuditEvent
+from app.models.base import Base
+from app.models.user import AuthSession, RefreshToken, User
+from app.models.workspace import Invitation, Membership, Role, Workspace
+
+__all__ = [
+    "ApiKey", "AuditEvent", "AuthSession", "Base", "Invitation", "Membership", "RefreshToken",
+    "Role", "User", "Workspace",
+]

@@ -1,0 +1,1 @@
+"""Business rules; routers call these, these call the database through the scoping helper."""
