@@ -40,7 +40,16 @@ class Settings(BaseSettings):
         default="arn:aws:iam::111111111111:role/CloudWizardScanner",
         description="The IAM principal our scanner runs as; customer roles trust only this ARN.",
     )
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str = Field(default="http://127.0.0.1:8000", description="Where clients reach this API.")
+    role_template_url: str | None = Field(
+        default=None,
+        description="Public S3 URL of cfn/cloudwizard-role.yaml for quick-create links (the CloudFormation console "
+        "only loads templates from S3); unset = the copy this API serves.",
+    )
+    quick_create_region: str = "us-east-1"
+    external_id_ttl_seconds: int = Field(default=48 * 3600, ge=600, description="Life of an unused External ID.")
+    assume_role_duration_seconds: int = Field(default=900, ge=900, le=3600)
+    reverify_interval_seconds: int = Field(default=6 * 3600, ge=300)
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     login_rate_limit: int = Field(default=10, ge=1, description="Attempts per window per address and per email.")

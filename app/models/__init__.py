@@ -2,11 +2,12 @@
 
 from app.models.api_key import ApiKey
 from app.models.audit import AuditEvent
+from app.models.aws_account import AccountStatus, AwsAccount
 from app.models.base import Base
 from app.models.user import AuthSession, RefreshToken, User
 from app.models.workspace import Invitation, Membership, Role, Workspace
 
 __all__ = [
-    "ApiKey", "AuditEvent", "AuthSession", "Base", "Invitation", "Membership", "RefreshToken",
+    "AccountStatus", "ApiKey", "AuditEvent", "AwsAccount", "AuthSession", "Base", "Invitation", "Membership", "RefreshToken",
     "Role", "User", "Workspace",
 ]

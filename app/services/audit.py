@@ -31,3 +31,12 @@ async def record(session: AsyncSession, *, workspace_id: uuid.UUID, actor: Princ
     session.add(event)
     await session.flush()
     return event
+
+
+async def record_independent(**kwargs: Any) -> None:
+    """Record in a transaction of its own, for events that must survive the request's rollback
+    (a refused AssumeRole is still an AssumeRole the customer will see in CloudTrail)."""
+    from app.db import session_scope
+
+    async with session_scope() as session:
+        await record(session, **kwargs)

@@ -1,0 +1,1 @@
+"""Async collectors: AWS API responses -> typed inventory. No evaluation happens here."""

@@ -1,0 +1,251 @@
+"""Collector framework: each collector declares the AWS actions it calls and fills an Inventory.
+
+A failed call never becomes data: it is recorded as a CollectionError, and the checks that depend
+on the action report ERROR for that region (or resource) instead of guessing PASS or FAIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AsyncExitStack, AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.retries.standard import ThrottledRetryableChecker
+from pydantic import BaseModel, ConfigDict
+
+THROTTLE_CODES = frozenset(ThrottledRetryableChecker._THROTTLED_ERROR_CODES)
+DENIED_CODES = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
+    "UnauthorizedAccess", "AuthFailure", "Forbidden", "NotAuthorized",
+})
+GLOBAL = "global"  # the region key of account-wide resources (IAM, S3 bucket list, CloudFront...)
+
+
+class Resource(BaseModel):
+    """Base of every inventory item: enough to name it in a finding."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+    resource_type: ClassVar[str] = "AwsResource"
+    region: str
+    resource_id: str
+    arn: str | None = None
+    tags: dict[str, str] = {}
+
+
+class CollectionError(BaseModel):
+    service: str
+    action: str                 # the IAM action, e.g. "s3:GetBucketEncryption"
+    region: str                 # GLOBAL for global services
+    resource_id: str | None = None  # set when only one resource's detail failed
+    code: str
+    message: str
+
+    @property
+    def denied(self) -> bool:
+        return self.code in DENIED_CODES
+
+
+class AwsCallFailed(Exception):
+    def __init__(self, error: CollectionError) -> None:
+        super().__init__(f"{error.action} in {error.region}: {error.code}: {error.message}")
+        self.error = error
+
+
+@dataclass
+class ScanStats:
+    calls_by_service: Counter[str] = field(default_factory=Counter)
+    throttled: int = 0
+    errors: int = 0
+    first_call_at: float | None = None
+
+    @property
+    def api_calls(self) -> int:
+        return sum(self.calls_by_service.values())
+
+
+@dataclass
+class Inventory:
+    account_id: str
+    partition: str = "aws"
+    regions: list[str] = field(default_factory=list)
+    resources: dict[str, list[Resource]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[CollectionError] = field(default_factory=list)
+    # (collector name, region) pairs that ran to the end; a check on a pair that did not run is ERROR.
+    completed: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, resource: Resource) -> None:
+        self.resources[type(resource).__name__].append(resource)
+
+    def of(self, kind: type[Resource]) -> list[Resource]:
+        return self.resources.get(kind.__name__, [])
+
+    def record_error(self, error: CollectionError) -> None:
+        self.errors.append(error)
+
+    def errors_for(self, actions: Iterable[str], region: str, resource_id: str | None = None) -> list[CollectionError]:
+        wanted = {a.lower() for a in actions}
+        return [e for e in self.errors
+                if e.action.lower() in wanted and e.region in (region, GLOBAL)
+                and (e.resource_id is None or e.resource_id == resource_id)]
+
+
+class ClientProvider(Protocol):
+    """Where clients come from: an AssumedRole (hosted scans) or the caller's own session (CLI)."""
+
+    def client(self, service: str, region: str) -> AbstractAsyncContextManager[Any]: ...
+
+
+@dataclass
+class Limits:
+    concurrency: int = 32            # AWS calls in flight for the whole scan
+    per_service: int = 8             # in flight per service and region
+    per_service_overrides: dict[str, int] = field(default_factory=dict)
+
+
+class ScanContext:
+    """One scan's clients, limits, stats and inventory. Use as `async with`."""
+
+    def __init__(self, provider: ClientProvider, inventory: Inventory, limits: Limits | None = None,
+                 on_call: Callable[[], None] | None = None) -> None:
+        self.provider = provider
+        self.inventory = inventory
+        self.limits = limits or Limits()
+        self.stats = ScanStats()
+        self._global = asyncio.Semaphore(self.limits.concurrency)
+        self._service_limits: dict[tuple[str, str], asyncio.Semaphore] = {}
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._client_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._stack = AsyncExitStack()
+        self._on_call = on_call
+
+    async def __aenter__(self) -> ScanContext:
+        await self._stack.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._stack.__aexit__(*exc)
+
+    async def client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        if key in self._clients:
+            return self._clients[key]
+        async with self._client_locks[key]:
+            if key not in self._clients:
+                client = await self._stack.enter_async_context(self.provider.client(service, region))
+                self._instrument(client, service)
+                self._clients[key] = client
+        return self._clients[key]
+
+    def _instrument(self, client: Any, service: str) -> None:
+        stats = self.stats
+
+        def _count(**_: Any) -> None:
+            if stats.first_call_at is None:
+                stats.first_call_at = time.perf_counter()
+            stats.calls_by_service[service] += 1
+            if self._on_call:
+                self._on_call()
+
+        def _throttle(response: Any = None, **_: Any) -> None:
+            if response and isinstance(response, tuple) and len(response) == 2 and isinstance(response[1], dict):
+                code = response[1].get("Error", {}).get("Code")
+                if code in THROTTLE_CODES:
+                    stats.throttled += 1
+
+        client.meta.events.register("before-send", _count)
+        client.meta.events.register_first("needs-retry", _throttle)
+
+    def _service_limit(self, service: str, region: str) -> asyncio.Semaphore:
+        key = (service, region)
+        if key not in self._service_limits:
+            n = self.limits.per_service_overrides.get(service, self.limits.per_service)
+            self._service_limits[key] = asyncio.Semaphore(n)
+        return self._service_limits[key]
+
+    async def call(self, service: str, region: str, operation: str, action: str, *,
+                   resource_id: str | None = None, ignore_codes: Iterable[str] = (), **kwargs: Any) -> dict | None:
+        """Make one API call. Errors are recorded and raised as AwsCallFailed; a code listed in
+        `ignore_codes` (e.g. NoSuchBucketPolicy, meaning "there is none") returns None instead."""
+        client = await self.client(service, region)
+        method = getattr(client, _snake(operation))
+        async with self._global, self._service_limit(service, region):
+            try:
+                return await method(**kwargs)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "ClientError")
+                if code in ignore_codes:
+                    return None
+                raise self._fail(service, region, action, code, exc.response.get("Error", {}).get("Message")
+                                 or str(exc), resource_id) from exc
+            except BotoCoreError as exc:
+                raise self._fail(service, region, action, type(exc).__name__, str(exc), resource_id) from exc
+
+    async def pages(self, service: str, region: str, operation: str, action: str, **kwargs: Any) -> AsyncIterator[dict]:
+        """Every page of a paginated operation (full pagination, never a silent first page)."""
+        client = await self.client(service, region)
+        paginator = client.get_paginator(_snake(operation))
+        iterator = paginator.paginate(**kwargs).__aiter__()
+        while True:
+            async with self._global, self._service_limit(service, region):
+                try:
+                    page = await iterator.__anext__()
+                except StopAsyncIteration:
+                    return
+                except ClientError as exc:
+                    err = exc.response.get("Error", {})
+                    raise self._fail(service, region, action, err.get("Code", "ClientError"),
+                                     err.get("Message") or str(exc), None) from exc
+                except BotoCoreError as exc:
+                    raise self._fail(service, region, action, type(exc).__name__, str(exc), None) from exc
+            yield page
+
+    async def collect_all(self, service: str, region: str, operation: str, action: str, key: str,
+                          **kwargs: Any) -> list[Any]:
+        out: list[Any] = []
+        async for page in self.pages(service, region, operation, action, **kwargs):
+            out.extend(page.get(key, []))
+        return out
+
+    def _fail(self, service: str, region: str, action: str, code: str, message: str,
+              resource_id: str | None) -> AwsCallFailed:
+        error = CollectionError(service=service, action=action, region=region, resource_id=resource_id,
+                                code=code, message=message[:500])
+        self.inventory.record_error(error)
+        self.stats.errors += 1
+        return AwsCallFailed(error)
+
+
+def _snake(operation: str) -> str:
+    from botocore import xform_name
+
+    return xform_name(operation)
+
+
+class Collector:
+    """Subclasses declare `name`, `service` (botocore name), `scope` and every IAM action they call."""
+
+    name: ClassVar[str]
+    service: ClassVar[str]
+    scope: ClassVar[Literal["global", "regional"]]
+    actions: ClassVar[frozenset[str]]
+
+    async def collect(self, ctx: ScanContext, region: str) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+COLLECTORS: dict[str, type[Collector]] = {}
+
+
+def register(cls: type[Collector]) -> type[Collector]:
+    if cls.name in COLLECTORS:
+        raise ValueError(f"collector {cls.name} registered twice")
+    if not cls.actions:
+        raise ValueError(f"collector {cls.name} declares no actions")
+    COLLECTORS[cls.name] = cls
+    return cls
