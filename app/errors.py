@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_BASE = "https://cloudwizard.dev/problems/"
@@ -166,6 +167,18 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else title
         return problem_response(request, status=exc.status_code, slug=slug, title=title, detail=detail,
                                 headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        # SQLite (the single-machine default) allows one writer; a write that waited past its busy
+        # timeout is back-pressure, not a bug: ask the client to retry.
+        if "database is locked" in str(exc.orig):
+            return problem_response(request, status=503, slug="database-busy", title="Database busy",
+                                    detail="The database is busy with another write; retry shortly.",
+                                    headers={"Retry-After": "1"})
+        log.exception("database_error", error_type=type(exc.orig).__name__)
+        return problem_response(request, status=503, slug="unavailable", title="Service unavailable",
+                                detail="The database is unavailable; retry shortly.", headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

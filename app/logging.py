@@ -28,14 +28,22 @@ def _scrub(value: Any) -> Any:
             value = pat.sub(REDACTED, value)
         return value
     if isinstance(value, dict):
-        return {k: (REDACTED if SECRET_KEYS.search(str(k)) else _scrub(v)) for k, v in value.items()}
+        return {k: (REDACTED if _secret_key(str(k)) else _scrub(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_scrub(v) for v in value)
     return value
 
 
+# Flags about a secret ("external_id_provided": true) say nothing secret; keep them readable.
+_FLAG_SUFFIXES = ("_provided", "_present", "_set")
+
+
+def _secret_key(key: str) -> bool:
+    return key != "event" and bool(SECRET_KEYS.search(key)) and not key.endswith(_FLAG_SUFFIXES)
+
+
 def redact(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    return {k: (REDACTED if SECRET_KEYS.search(k) and k != "event" else _scrub(v)) for k, v in event_dict.items()}
+    return {k: (REDACTED if _secret_key(k) else _scrub(v)) for k, v in event_dict.items()}
 
 
 def configure_logging(level: str = "INFO", json: bool = True) -> None:

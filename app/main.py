@@ -82,8 +82,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for op in path_item.values():
             if not isinstance(op, dict):
                 continue
-            for status, resp in op.get("responses", {}).items():
-                if status.isdigit() and int(status) >= 400 and status != "503" or status == "422":
+            responses = op.setdefault("responses", {})
+            if "requestBody" in op and "400" not in responses:
+                # Malformed JSON is answered before validation, so every body-taking route can give 400.
+                responses["400"] = {"description": "Malformed request body (not valid JSON)."}
+            for status, resp in responses.items():
+                if status.isdigit() and int(status) >= 400 and op.get("operationId") != "health_ready":
                     resp["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
                     if status == "422":
                         resp["description"] = "Invalid fields; `errors` lists them."
@@ -100,4 +104,6 @@ TAGS = [
     {"name": "invitations", "description": "Single-use, expiring invitations to a workspace."},
     {"name": "api_keys", "description": "Workspace API keys for SDKs and automation."},
     {"name": "audit", "description": "The append-only audit log of a workspace."},
+    {"name": "aws_accounts", "description": "Connecting AWS accounts through a read-only role with an External ID."},
+    {"name": "templates", "description": "The CloudFormation templates customers deploy."},
 ]

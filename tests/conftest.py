@@ -9,11 +9,14 @@ import tempfile
 import uuid
 from pathlib import Path
 
+pytest_plugins = ["tests.aws_fixtures"]
+
 _TMP = Path(tempfile.mkdtemp(prefix="cw-tests-"))
 os.environ["CW_ENV"] = "test"
 os.environ["CW_DATA_DIR"] = str(_TMP)
 os.environ["CW_JWT_SECRET"] = secrets.token_urlsafe(48)
 os.environ["CW_LOG_JSON"] = "true"
+os.environ.setdefault("CW_LOGIN_RATE_LIMIT", "1000")  # rate-limit tests lower it themselves
 os.environ["CW_DATABASE_URL"] = os.environ.get("CW_TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{_TMP / 'test.db'}"
 if os.environ.get("CW_TEST_REDIS_URL"):
     os.environ["CW_REDIS_URL"] = os.environ["CW_TEST_REDIS_URL"]
@@ -85,6 +88,9 @@ async def _truncate_all() -> None:
 async def _clean_state():
     yield
     await _truncate_all()
+    from app.ratelimit import memory_limiter
+
+    memory_limiter().clear()  # in-process counters outlive a test; Redis is flushed below
     from app.redis import get_redis
 
     redis = get_redis()

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from app.models import AccountStatus
+from app.pagination import Page
 from app.schemas.base import RequestModel, ResponseModel
 
 # Region codes such as us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-5.
@@ -99,3 +100,7 @@ class AwsAccountRead(ResponseModel):
 class AwsAccountWithSetup(AwsAccountRead):
     setup: ConnectionSetup | None = Field(
         default=None, description="Set-up instructions; present while the account is pending.")
+
+
+class AwsAccountPage(Page[AwsAccountRead]):
+    """A page of AWS account connections."""

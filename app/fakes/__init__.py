@@ -1,0 +1,1 @@
+"""Fakes for tests and the demo (an AWS front for moto); never imported by the production service."""

@@ -1,0 +1,51 @@
+"""Housekeeping jobs: purge authentication rows that can no longer be used."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, delete, exists, func, or_, select
+
+from app.config import get_settings
+from app.db import session_scope
+from app.models import AuthSession, Invitation, RefreshToken
+
+log = structlog.get_logger(__name__)
+
+# A used or expired refresh token is kept a day so that replay of a rotated token is still recognised
+# as reuse (and revokes its family) rather than as an unknown token.
+REFRESH_TOKEN_GRACE = timedelta(days=1)
+# Ended sessions and stale invitations stay visible for a month, for support and incident review.
+RETENTION = timedelta(days=30)
+
+
+async def purge_expired_auth(ctx: dict[str, Any], *, now: datetime | None = None) -> dict[str, int]:
+    """Delete refresh tokens expired over a day ago, sessions revoked or expired over 30 days ago,
+    and invitations expired over 30 days ago. Idempotent; safe to run concurrently with sign-ins."""
+    now = now or datetime.now(UTC)
+    token_cutoff = now - REFRESH_TOKEN_GRACE
+    cutoff = now - RETENTION
+    refresh_ttl = timedelta(seconds=get_settings().refresh_token_ttl_seconds)
+    async with session_scope() as session:
+        tokens = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < token_cutoff))
+        # A session expires when the refresh token issued at its last activity does; it is purged
+        # 30 days after that, and never while it still holds a refresh token that is not that old.
+        last_activity = func.coalesce(AuthSession.last_refreshed_at, AuthSession.created_at)
+        live_token = exists(select(RefreshToken.id).where(
+            RefreshToken.session_id == AuthSession.id, RefreshToken.expires_at >= cutoff))
+        sessions = await session.execute(
+            delete(AuthSession)
+            .where(or_(AuthSession.revoked_at < cutoff,
+                       and_(last_activity < cutoff - refresh_ttl, ~live_token)))
+            .execution_options(synchronize_session=False)
+        )
+        invitations = await session.execute(delete(Invitation).where(Invitation.expires_at < cutoff))
+    counts = {"refresh_tokens": tokens.rowcount, "auth_sessions": sessions.rowcount,
+              "invitations": invitations.rowcount}
+    log.info("purged_expired_auth", job_id=ctx.get("job_id"), **counts)
+    return counts
+
+
+JOBS = [purge_expired_auth]
