@@ -314,6 +314,18 @@ async def scanner_client(
         yield client
 
 
+class CallerCredentials:
+    """A ClientProvider on the caller's own credentials (the `cloudwizard scan` command)."""
+
+    def __init__(self, session: aioboto3.Session | None = None, options: ClientOptions | None = None) -> None:
+        self.session = session or scanner_session()
+        self.options = options or ClientOptions()
+
+    def client(self, service: str, region: str, *, extra_allowed: frozenset[str] = frozenset()):
+        return scanner_client(service, region, session=self.session, options=self.options,
+                              extra_allowed=extra_allowed)
+
+
 async def scanner_identity(
     session: aioboto3.Session | None = None,
     *,

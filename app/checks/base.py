@@ -1,8 +1,12 @@
 """Check registry: pure functions over the inventory. No I/O here.
 
-A check declares the IAM actions its inputs came from. When any of them failed for the region
-(or for the one resource) the check reports ERROR naming the action and the AWS error, never a
-guessed PASS or FAIL.
+Three kinds of checks:
+- resource checks, `fn(resource) -> Result | None`, run for each resource of a type;
+- regional checks, `fn(inventory, region) -> Result | Iterable[Result] | None`, run for every scanned region;
+- account checks, `fn(inventory) -> Result | Iterable[Result] | None`, run once per account.
+Each declares the IAM actions whose data it reads (`requires`). When one of them failed where the check
+looks, the framework reports ERROR naming the action and the AWS error instead of calling the function:
+never a guessed PASS or FAIL.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app.scanners.base import GLOBAL, Inventory, Resource
+from app.scanners.base import GLOBAL, CollectionError, Inventory, Resource
 
 
 class Status(enum.StrEnum):
@@ -59,80 +63,113 @@ def _result(status: Status, resource: Resource, message: str, details: dict[str,
                   details=details)
 
 
-ResourceCheck = Callable[[Any], Result | None]
-InventoryCheck = Callable[[Inventory], Iterable[Result]]
+def account_arn(inventory: Inventory) -> str:
+    return f"arn:{inventory.partition}:iam::{inventory.account_id}:root"
+
+
+def account_result(inventory: Inventory, ok: bool, message: str, *, region: str = GLOBAL,
+                   resource_type: str = "AwsAccount", resource_id: str | None = None,
+                   arn: str | None = None, **details: Any) -> Result:
+    """A result about the account (or one region of it) rather than one resource."""
+    return Result(status=Status.PASS if ok else Status.FAIL, message=message, resource_type=resource_type,
+                  resource_id=resource_id or inventory.account_id, region=region,
+                  resource_arn=arn or account_arn(inventory), details=details)
+
+
+Kind = Literal["resource", "regional", "account"]
 
 
 @dataclass(frozen=True, slots=True)
 class CheckSpec:
     id: str
-    service: str
+    kind: Kind
     requires: frozenset[str]                 # IAM actions whose results the check reads
-    kind: Literal["resource", "inventory"]
     func: Callable[..., Any]
     resource: type[Resource] | None = None   # for resource checks
+
+    @property
+    def service(self) -> str:
+        return self.id.split("_", 1)[0]
 
 
 CHECKS: dict[str, CheckSpec] = {}
 
 
+def _register(check_id: str, kind: Kind, requires: Iterable[str], resource: type[Resource] | None):
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if check_id in CHECKS:
+            raise ValueError(f"check {check_id} registered twice")
+        if fn.__name__ != check_id:
+            raise ValueError(f"check function {fn.__name__} must be named like its id {check_id}")
+        reqs = frozenset(requires)
+        if not reqs:
+            raise ValueError(f"check {check_id} declares no required actions")
+        CHECKS[check_id] = CheckSpec(check_id, kind, reqs, fn, resource)
+        return fn
+    return deco
+
+
 def resource_check(check_id: str, resource: type[Resource], requires: Iterable[str]):
-    """`fn(resource) -> Result | None` called for each resource of that type (None = not applicable)."""
-    def deco(fn: ResourceCheck) -> ResourceCheck:
-        _register(CheckSpec(check_id, check_id.split("_", 1)[0], frozenset(requires), "resource", fn, resource), fn)
-        return fn
-    return deco
+    return _register(check_id, "resource", requires, resource)
 
 
-def inventory_check(check_id: str, requires: Iterable[str]):
-    """`fn(inventory) -> iterable of Result`, for account-wide and per-region checks."""
-    def deco(fn: InventoryCheck) -> InventoryCheck:
-        _register(CheckSpec(check_id, check_id.split("_", 1)[0], frozenset(requires), "inventory", fn), fn)
-        return fn
-    return deco
+def regional_check(check_id: str, requires: Iterable[str]):
+    return _register(check_id, "regional", requires, None)
 
 
-def _register(spec: CheckSpec, fn: Callable[..., Any]) -> None:
-    if spec.id in CHECKS:
-        raise ValueError(f"check {spec.id} registered twice")
-    if fn.__name__ != spec.id:
-        raise ValueError(f"check function {fn.__name__} must be named like its id {spec.id}")
-    CHECKS[spec.id] = spec
+def account_check(check_id: str, requires: Iterable[str]):
+    return _register(check_id, "account", requires, None)
 
 
-def error_result(spec: CheckSpec, inventory: Inventory, region: str, resource_id: str | None,
-                 resource_type: str, arn: str | None = None) -> Result | None:
-    errs = inventory.errors_for(spec.requires, region, resource_id)
-    if not errs:
-        return None
-    e = errs[0]
-    return Result(status=Status.ERROR, resource_type=resource_type, resource_id=resource_id or inventory.account_id,
-                  region=region, resource_arn=arn,
+def _error(spec: CheckSpec, inventory: Inventory, errors: list[CollectionError], region: str,
+           resource_type: str, resource_id: str | None, arn: str | None) -> Result:
+    e = errors[0]
+    return Result(status=Status.ERROR, resource_type=resource_type,
+                  resource_id=resource_id or inventory.account_id, region=region,
+                  resource_arn=arn or (account_arn(inventory) if resource_id is None else None),
                   message=f"Could not evaluate: {e.action} failed in {e.region} with {e.code}: {e.message}",
-                  details={"errors": [x.model_dump() for x in errs[:5]]})
+                  details={"errors": [x.model_dump() for x in errors[:5]]})
+
+
+def _as_results(out: Result | Iterable[Result] | None) -> Iterator[Result]:
+    if out is None:
+        return
+    if isinstance(out, Result):
+        yield out
+    else:
+        yield from out
 
 
 def evaluate(spec: CheckSpec, inventory: Inventory) -> Iterator[Result]:
     if spec.kind == "resource":
         assert spec.resource is not None
+        rtype = spec.resource.resource_type
         for res in inventory.of(spec.resource):
-            err = error_result(spec, inventory, res.region, res.resource_id, spec.resource.resource_type, res.arn)
-            if err is not None:
-                yield err
+            errs = inventory.errors_for(spec.requires, res.region, res.resource_id)
+            if errs:
+                yield _error(spec, inventory, errs, res.region, rtype, res.resource_id, res.arn)
                 continue
-            out = spec.func(res)
-            if out is not None:
-                yield out
-        # A region whose listing failed has no resources to evaluate: say so instead of silence.
+            yield from _as_results(spec.func(res))
+        # Where listing failed there are no resources to look at: say so, once per region.
         for region in [GLOBAL, *inventory.regions]:
-            listing_errors = [e for e in inventory.errors_for(spec.requires, region) if e.resource_id is None
-                              and e.region == region]
-            if listing_errors:
-                err = error_result(spec, inventory, region, None, spec.resource.resource_type)
-                if err is not None:
-                    yield err
-        return
-    yield from spec.func(inventory)
+            errs = [e for e in inventory.errors_for(spec.requires, region) if e.resource_id is None
+                    and e.region == region]
+            if errs:
+                yield _error(spec, inventory, errs, region, rtype, None, None)
+    elif spec.kind == "regional":
+        for region in inventory.regions:
+            errs = [e for e in inventory.errors_for(spec.requires, region) if e.resource_id is None]
+            if errs:
+                yield _error(spec, inventory, errs, region, "AwsAccountRegion", None, None)
+                continue
+            yield from _as_results(spec.func(inventory, region))
+    else:
+        wanted = {a.lower() for a in spec.requires}
+        errs = [e for e in inventory.errors if e.action.lower() in wanted and e.resource_id is None]
+        if errs:
+            yield _error(spec, inventory, errs, GLOBAL, "AwsAccount", None, None)
+            return
+        yield from _as_results(spec.func(inventory))
 
 
 def finding_uid(account_id: str, region: str, check_id: str, resource_id: str) -> str:

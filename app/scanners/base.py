@@ -18,6 +18,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.retries.standard import ThrottledRetryableChecker
 from pydantic import BaseModel, ConfigDict
 
+from app.aws.guard import iam_action
+
 THROTTLE_CODES = frozenset(ThrottledRetryableChecker._THROTTLED_ERROR_CODES)
 DENIED_CODES = frozenset({
     "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
@@ -40,7 +42,7 @@ class Resource(BaseModel):
 
 class CollectionError(BaseModel):
     service: str
-    action: str                 # the IAM action, e.g. "s3:GetBucketEncryption"
+    action: str                 # the IAM action, e.g. "s3:GetEncryptionConfiguration"
     region: str                 # GLOBAL for global services
     resource_id: str | None = None  # set when only one resource's detail failed
     code: str
@@ -168,29 +170,31 @@ class ScanContext:
             self._service_limits[key] = asyncio.Semaphore(n)
         return self._service_limits[key]
 
-    async def call(self, service: str, region: str, operation: str, action: str, *,
-                   resource_id: str | None = None, ignore_codes: Iterable[str] = (), **kwargs: Any) -> dict | None:
+    async def call(self, service: str, region: str, operation: str, *, resource_id: str | None = None,
+                   ignore_codes: Iterable[str] = (), **kwargs: Any) -> dict | None:
         """Make one API call. Errors are recorded and raised as AwsCallFailed; a code listed in
         `ignore_codes` (e.g. NoSuchBucketPolicy, meaning "there is none") returns None instead."""
         client = await self.client(service, region)
+        action = iam_action(client, operation)
         method = getattr(client, _snake(operation))
         async with self._global, self._service_limit(service, region):
             try:
                 return await method(**kwargs)
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "ClientError")
+                err = exc.response.get("Error", {})
+                code = err.get("Code", "ClientError")
                 if code in ignore_codes:
                     return None
-                raise self._fail(service, region, action, code, exc.response.get("Error", {}).get("Message")
-                                 or str(exc), resource_id) from exc
+                raise self._fail(service, region, action, code, err.get("Message") or str(exc), resource_id) from exc
             except BotoCoreError as exc:
                 raise self._fail(service, region, action, type(exc).__name__, str(exc), resource_id) from exc
 
-    async def pages(self, service: str, region: str, operation: str, action: str, **kwargs: Any) -> AsyncIterator[dict]:
+    async def pages(self, service: str, region: str, operation: str, *, resource_id: str | None = None,
+                    **kwargs: Any) -> AsyncIterator[dict]:
         """Every page of a paginated operation (full pagination, never a silent first page)."""
         client = await self.client(service, region)
-        paginator = client.get_paginator(_snake(operation))
-        iterator = paginator.paginate(**kwargs).__aiter__()
+        action = iam_action(client, operation)
+        iterator = client.get_paginator(_snake(operation)).paginate(**kwargs).__aiter__()
         while True:
             async with self._global, self._service_limit(service, region):
                 try:
@@ -200,15 +204,14 @@ class ScanContext:
                 except ClientError as exc:
                     err = exc.response.get("Error", {})
                     raise self._fail(service, region, action, err.get("Code", "ClientError"),
-                                     err.get("Message") or str(exc), None) from exc
+                                     err.get("Message") or str(exc), resource_id) from exc
                 except BotoCoreError as exc:
-                    raise self._fail(service, region, action, type(exc).__name__, str(exc), None) from exc
+                    raise self._fail(service, region, action, type(exc).__name__, str(exc), resource_id) from exc
             yield page
 
-    async def collect_all(self, service: str, region: str, operation: str, action: str, key: str,
-                          **kwargs: Any) -> list[Any]:
+    async def collect_all(self, service: str, region: str, operation: str, key: str, **kwargs: Any) -> list[Any]:
         out: list[Any] = []
-        async for page in self.pages(service, region, operation, action, **kwargs):
+        async for page in self.pages(service, region, operation, **kwargs):
             out.extend(page.get(key, []))
         return out
 
@@ -227,15 +230,66 @@ def _snake(operation: str) -> str:
     return xform_name(operation)
 
 
+class UndeclaredAction(Exception):
+    """A collector called an action it did not declare: a bug, caught by the collector tests."""
+
+
+class CollectorContext:
+    """What a collector sees: its region, and calls that must be among its declared actions."""
+
+    def __init__(self, scan: ScanContext, collector: Collector, region: str) -> None:
+        self.scan = scan
+        self.collector = collector
+        self.region = region
+        self._declared = {a.lower() for a in collector.actions}
+
+    @property
+    def account_id(self) -> str:
+        return self.scan.inventory.account_id
+
+    @property
+    def partition(self) -> str:
+        return self.scan.inventory.partition
+
+    def arn(self, service: str, resource: str, *, region: str | None = None, account: bool = True) -> str:
+        """arn:<partition>:<service>:<region>:<account>:<resource> (region "" for global resources)."""
+        reg = "" if region is None and self.collector.scope == "global" else (region or self.region)
+        return f"arn:{self.partition}:{service}:{reg}:{self.account_id if account else ''}:{resource}"
+
+    async def _check(self, service: str, operation: str) -> None:
+        client = await self.scan.client(service, self.region)
+        action = iam_action(client, operation)
+        if action.lower() not in self._declared:
+            raise UndeclaredAction(f"collector {self.collector.name} calls {action} without declaring it")
+
+    async def call(self, service: str, operation: str, **kwargs: Any) -> dict | None:
+        await self._check(service, operation)
+        return await self.scan.call(service, self.region, operation, **kwargs)
+
+    async def pages(self, service: str, operation: str, **kwargs: Any) -> AsyncIterator[dict]:
+        await self._check(service, operation)
+        async for page in self.scan.pages(service, self.region, operation, **kwargs):
+            yield page
+
+    async def collect_all(self, service: str, operation: str, key: str, **kwargs: Any) -> list[Any]:
+        await self._check(service, operation)
+        return await self.scan.collect_all(service, self.region, operation, key, **kwargs)
+
+    def add(self, resource: Resource) -> None:
+        self.scan.inventory.add(resource)
+
+
 class Collector:
-    """Subclasses declare `name`, `service` (botocore name), `scope` and every IAM action they call."""
+    """Subclasses declare `name`, `service` (the user-facing service label used by --services), `scope`
+    and every IAM action they call; `collect` fills the inventory for one region (global collectors run
+    once, in the partition's home region, and store resources under region GLOBAL or their own region)."""
 
     name: ClassVar[str]
     service: ClassVar[str]
     scope: ClassVar[Literal["global", "regional"]]
     actions: ClassVar[frozenset[str]]
 
-    async def collect(self, ctx: ScanContext, region: str) -> None:  # pragma: no cover - interface
+    async def collect(self, ctx: CollectorContext) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
 

@@ -1,0 +1,1 @@
+"""Checks: pure functions over the collected inventory, with their metadata as data."""

@@ -1,0 +1,1 @@
+"""Compliance frameworks and questionnaires as data files (YAML) mapping controls to check ids."""
