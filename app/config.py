@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Keys that appear in tutorials and .env samples; a service signed with one is forgeable.
 KNOWN_WEAK_KEYS = {
@@ -50,7 +51,13 @@ class Settings(BaseSettings):
     external_id_ttl_seconds: int = Field(default=48 * 3600, ge=600, description="Life of an unused External ID.")
     assume_role_duration_seconds: int = Field(default=900, ge=900, le=3600)
     reverify_interval_seconds: int = Field(default=6 * 3600, ge=300)
-    cors_origins: list[str] = Field(default_factory=list)
+    scan_time_limit_seconds: int = Field(default=3600, ge=30, description="A scan running longer fails.")
+    scan_stale_after_seconds: int = Field(
+        default=300, ge=30, description="A running scan without a heartbeat this long is presumed dead and re-run.")
+    scan_concurrency: int = Field(default=32, ge=1, le=256, description="AWS calls in flight per scan.")
+    scan_per_service_concurrency: int = Field(default=8, ge=1, le=64)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins of the SPA: comma-separated, or a JSON list.")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     login_rate_limit: int = Field(default=10, ge=1, description="Attempts per window per address and per email.")
     login_rate_window_seconds: int = Field(default=300, ge=1)
@@ -60,7 +67,10 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, v: object) -> object:
-        if isinstance(v, str) and not v.strip().startswith("["):
+        if isinstance(v, str):
+            v = v.strip()
+            if v.startswith("["):
+                return json.loads(v)
             return [o.strip() for o in v.split(",") if o.strip()]
         return v
 

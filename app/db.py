@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -58,6 +58,16 @@ async def dispose_engine() -> None:
     _sessionmaker = None
 
 
+AfterCommit = Callable[[], Awaitable[object]]
+
+
+def after_commit(session: AsyncSession, action: AfterCommit) -> None:
+    """Run `action` once this session's transaction has committed (never if it rolls back).
+
+    Jobs are enqueued this way, so a worker never looks for a row that is not committed yet."""
+    session.info.setdefault("after_commit", []).append(action)
+
+
 @asynccontextmanager
 async def session_scope() -> AsyncIterator[AsyncSession]:
     """A unit of work for jobs and CLI commands: commit on success, roll back on error."""
@@ -66,8 +76,11 @@ async def session_scope() -> AsyncIterator[AsyncSession]:
             yield session
             await session.commit()
         except BaseException:
+            session.info.pop("after_commit", None)
             await session.rollback()
             raise
+        for action in session.info.pop("after_commit", []):
+            await action()
 
 
 async def request_session() -> AsyncIterator[AsyncSession]:

@@ -41,6 +41,9 @@ def _operation_id(route: APIRoute) -> str:
 @asynccontextmanager
 async def lifespan(_app: FastAPI):
     yield
+    from app import worker
+
+    await worker.shutdown()
     await close_redis()
     await dispose_engine()
 
@@ -86,6 +89,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             if "requestBody" in op and "400" not in responses:
                 # Malformed JSON is answered before validation, so every body-taking route can give 400.
                 responses["400"] = {"description": "Malformed request body (not valid JSON)."}
+            if "requestBody" in op:
+                responses.setdefault("413", {"description": "Request body too large."})
             for status, resp in responses.items():
                 if status.isdigit() and int(status) >= 400 and op.get("operationId") != "health_ready":
                     resp["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -105,5 +110,8 @@ TAGS = [
     {"name": "api_keys", "description": "Workspace API keys for SDKs and automation."},
     {"name": "audit", "description": "The append-only audit log of a workspace."},
     {"name": "aws_accounts", "description": "Connecting AWS accounts through a read-only role with an External ID."},
+    {"name": "scans", "description": "Scans of connected AWS accounts, with live progress."},
+    {"name": "checks", "description": "The catalog of checks the scanner runs, with metadata and compliance mappings."},
+    {"name": "frameworks", "description": "Compliance frameworks, their controls, and which checks serve each."},
     {"name": "templates", "description": "The CloudFormation templates customers deploy."},
 ]

@@ -161,12 +161,12 @@ def build_worker_settings() -> type:
     """The class arq reads its options from (arq takes the class attributes as Worker arguments)."""
     from arq import cron
 
+    from app.tasks import job_schedules
+
     jobs = _jobs()
-    cron_jobs = [
-        # Hourly, off the top of the hour when other schedulers pile up.
-        cron(jobs["purge_expired_auth"], name="cron:purge_expired_auth", minute={17}, unique=True,
-             timeout=JOB_TIMEOUT_SECONDS),
-    ]
+    # unique: with several workers, each scheduled run still happens once.
+    cron_jobs = [cron(jobs[name], name=f"cron:{name}", unique=True, timeout=JOB_TIMEOUT_SECONDS, **fields)
+                 for name, fields in job_schedules().items()]
     return type("WorkerSettings", (), {
         "functions": list(jobs.values()),
         "cron_jobs": cron_jobs,

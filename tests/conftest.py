@@ -87,6 +87,9 @@ async def _truncate_all() -> None:
 @pytest.fixture(autouse=True)
 async def _clean_state():
     yield
+    from app import worker
+
+    await worker.shutdown(grace=5)  # no background job may run on into the next test
     await _truncate_all()
     from app.ratelimit import memory_limiter
 

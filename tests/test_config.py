@@ -112,8 +112,6 @@ def test_values_are_validated(monkeypatch):
         Settings(env="staging")
 
 
-@pytest.mark.xfail(strict=True, reason="app/config.py: pydantic-settings JSON-decodes list fields before the "
-                   "validator runs; needs `Annotated[list[str], NoDecode]` (fix proposed to the lead)")
 def test_cors_origins_accept_a_comma_separated_list(monkeypatch):
     monkeypatch.setenv("CW_CORS_ORIGINS", "https://a.example, https://b.example")
     assert Settings().cors_origins == ["https://a.example", "https://b.example"]

@@ -151,6 +151,20 @@ def test_worker_settings_schedule_the_purge_hourly(monkeypatch):
     assert cls.redis_settings.database == 13
 
 
+def test_every_schedule_becomes_a_unique_cron_job(monkeypatch):
+    from app.tasks import job_functions, job_schedules
+
+    monkeypatch.setattr(get_settings(), "redis_url", "redis://127.0.0.1:6379/13")
+    cls = worker.build_worker_settings()
+    schedules = job_schedules()
+    assert "purge_expired_auth" in schedules
+    assert {c.name for c in cls.cron_jobs} == {f"cron:{name}" for name in schedules}
+    for job in cls.cron_jobs:
+        assert job.unique and job.coroutine is job_functions()[job.name.removeprefix("cron:")]
+    # Every job, scheduled or not, can be run by the worker.
+    assert {f.__name__ for f in cls.functions} == set(job_functions())
+
+
 @needs_redis
 async def test_arq_enqueue_then_burst_worker_runs_the_job():
     from arq.worker import Worker, get_kwargs

@@ -167,9 +167,14 @@ async def run_scan(provider: ClientProvider, account_id: str, partition: str = "
                         code="CollectorError", message=f"{type(exc).__name__}: {exc}"[:500]))
             await tracker.done(collector, region)
 
-        async with asyncio.TaskGroup() as tg:
-            for collector, region in tasks:
-                tg.create_task(run_one(collector, region))
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for collector, region in tasks:
+                    tg.create_task(run_one(collector, region))
+        except BaseExceptionGroup as group:
+            # Collector failures are caught in run_one; what escapes is the progress callback stopping the
+            # scan (a cancel): re-raise it as itself.
+            raise group.exceptions[0] from None
         await tracker.emit(force=True)
 
     findings = [record for entry in checks for record in _records(entry, inventory)]

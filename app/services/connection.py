@@ -105,14 +105,14 @@ class AssumeAuditTrail:
             await self.write(session, workspace_id, account_id, actor)
 
 
-def session_name(account: AwsAccount, purpose: str) -> str:
+def session_name(account_id: uuid.UUID, purpose: str) -> str:
     # Shows up in the customer's CloudTrail: our product, the connection and why we assumed the role.
-    return f"CloudWizard-{account.id.hex[:12]}-{purpose}"[:64]
+    return f"CloudWizard-{account_id.hex[:12]}-{purpose}"[:64]
 
 
 def _assumed(arn: RoleArn, external_id: str | None, account: AwsAccount, purpose: str,
              trail: AssumeAuditTrail) -> AssumedRole:
-    return AssumedRole(arn, external_id, session_name=session_name(account, purpose),
+    return AssumedRole(arn, external_id, session_name=session_name(account.id, purpose),
                        duration_seconds=get_settings().assume_role_duration_seconds, on_assume=trail)
 
 

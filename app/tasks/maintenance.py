@@ -49,3 +49,5 @@ async def purge_expired_auth(ctx: dict[str, Any], *, now: datetime | None = None
 
 
 JOBS = [purge_expired_auth]
+# Hourly, off the top of the hour when other schedulers pile up.
+SCHEDULES = {"purge_expired_auth": {"minute": {17}}}
