@@ -7,14 +7,17 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help demo test lint migrate openapi serve worker clean
 
 help:
-	@echo "make demo     migrate the embedded SQLite database (.cloudwizard/) and start the API on http://$(HOST):$(PORT)"
+	@echo "make demo     scan a simulated AWS account through the real API (embedded SQLite in .cloudwizard/) and"
+	@echo "              write an HTML report; DEMO_ARGS=--serve keeps the API running afterwards"
 	@echo "make test     lint, then run the whole test suite (SQLite, or CW_TEST_DATABASE_URL / CW_TEST_REDIS_URL)"
 	@echo "make lint     ruff check app tests"
+	@echo "make serve    start the API on http://$(HOST):$(PORT) (database: CW_DATABASE_URL, default .cloudwizard/)"
 	@echo "make migrate  apply migrations to the database CW_DATABASE_URL names (default: .cloudwizard/)"
 	@echo "make openapi  write openapi.json"
 	@echo "make clean    remove .venv and caches (keeps .cloudwizard/)"
@@ -28,16 +31,19 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	@touch $@
 
+# The demo's simulated AWS account needs moto (the `demo` extra).
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[demo]'
+	@touch $@ $(VENV)/.installed-base
+
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@ $(VENV)/.installed-base
 
 # The demo always uses the embedded default (SQLite file and signing key in .cloudwizard/, jobs in-process),
-# whatever CW_DATABASE_URL / CW_REDIS_URL this shell has.
-demo: $(VENV)/.installed-base
-	env -u CW_DATABASE_URL -u CW_REDIS_URL CW_DATA_DIR=.cloudwizard $(BIN)/cloudwizard migrate
-	@echo "Starting the API: docs at http://$(HOST):$(PORT)/docs (Ctrl-C to stop)"
-	env -u CW_DATABASE_URL -u CW_REDIS_URL CW_DATA_DIR=.cloudwizard $(BIN)/cloudwizard serve --host $(HOST) --port $(PORT)
+# whatever CW_DATABASE_URL / CW_REDIS_URL this shell has. It migrates the database itself.
+demo: $(VENV)/.installed-demo
+	env -u CW_DATABASE_URL -u CW_REDIS_URL CW_DATA_DIR=.cloudwizard $(BIN)/cloudwizard demo $(DEMO_ARGS)
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check app tests

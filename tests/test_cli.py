@@ -70,6 +70,22 @@ def test_migrate_reports_an_unreachable_database(runner, monkeypatch):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("url", ["not a url", "postgresql://cw:s3cret-pw@127.0.0.1/x", "mysql+aiomysql://a@b/c"])
+def test_an_unusable_database_url_is_a_configuration_error(runner, monkeypatch, url):
+    monkeypatch.setenv("CW_DATABASE_URL", url)
+    for args in (["migrate"], ["admin", "create-user", "--email", "a@example.com", "--password", PASSWORD]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2, result.output
+        assert "CW_DATABASE_URL must start with postgresql+asyncpg://" in result.output
+        assert "s3cret-pw" not in result.output and "Traceback" not in result.output
+
+
+def test_create_user_on_an_unmigrated_database_says_what_to_do(runner, db_file):
+    result = runner.invoke(cli, ["admin", "create-user", "--email", "a@example.com", "--password", PASSWORD])
+    assert result.exit_code == 1
+    assert "has `cloudwizard migrate` been run?" in result.output and "Traceback" not in result.output
+
+
 def test_migrate_reports_an_unknown_revision(runner, db_file):
     result = runner.invoke(cli, ["migrate", "--revision", "nope"])
     assert result.exit_code == 1

@@ -81,7 +81,9 @@ async def aws_accounts_regenerate_external_id(account_id: AccountIdPath, ctx: Wo
                          "proves the role refuses a missing or wrong External ID (confused-deputy protection), "
                          "reads the role's trust policy, and probes one read per scanned service. The account "
                          "becomes `connected`, or `degraded` with `missing_permissions`. Failures answer a "
-                         "problem that says how to fix the role; the account is left as it was.",
+                         "problem that says how to fix the role and change nothing, except that a connected "
+                         "account whose role can no longer be assumed becomes `revoked`. Every AssumeRole is in "
+                         "the audit log.",
              responses=error_responses(401, 403, 404, 409, 422, 503))
 async def aws_accounts_verify(account_id: AccountIdPath, data: AwsAccountVerify, ctx: WorkspaceAdmin,
                               session: SessionDep):

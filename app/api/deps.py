@@ -18,7 +18,8 @@ from app.errors import Forbidden, NotFound, Unauthorized
 from app.models import ApiKey, AuthSession, Membership, Role, User, Workspace
 from app.security import decode_access_token, token_digest
 
-SessionDep = Annotated[AsyncSession, Depends(request_session)]
+# scope="function": commit before the response is sent, so a client never races its own write.
+SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
 
 API_KEY_PREFIX = "cw_"
 _LAST_USED_GRANULARITY = timedelta(seconds=60)

@@ -2,8 +2,21 @@
 
 from fastapi import APIRouter
 
-from app.api import api_keys, audit, auth, aws_accounts, invitations, me, members, scans, templates, workspaces
+from app.api import (
+    api_keys,
+    audit,
+    auth,
+    aws_accounts,
+    checks,
+    invitations,
+    me,
+    members,
+    scans,
+    templates,
+    workspaces,
+)
 
 api_router = APIRouter(prefix="/v1")
-for module in (auth, me, workspaces, members, invitations, api_keys, audit, aws_accounts, scans, templates):
+for module in (auth, me, workspaces, members, invitations, api_keys, audit, aws_accounts, scans, checks,
+               templates):
     api_router.include_router(module.router)

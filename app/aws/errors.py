@@ -14,7 +14,7 @@ THROTTLING_CODES = frozenset({
 })
 ACCESS_DENIED_CODES = frozenset({
     "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess",
-    "AuthorizationError", "AuthorizationErrorException", "Forbidden", "ForbiddenException",
+    "AuthorizationError", "AuthorizationErrorException", "Forbidden", "ForbiddenException", "NotAuthorized",
 })
 
 

@@ -15,19 +15,25 @@ import inspect
 import ipaddress
 import logging
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import aioboto3
+import aiohttp
 import structlog
+from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioRefreshableCredentials
+from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.httpsession import create_urllib3_context, get_cert_path
+from botocore.loaders import Loader, create_loader
 
 from app import __version__
 from app.aws.errors import (
@@ -151,6 +157,40 @@ def validate_duration(seconds: int) -> int:
     return seconds
 
 
+@cache
+def _shared_loader() -> Loader:
+    """botocore's data files (endpoints, partitions, one model per service), parsed once per process.
+
+    Every new botocore session would otherwise parse them again: a verify creates four sessions and ~40
+    clients, and spent about a second of event-loop CPU re-reading the same JSON.
+    """
+    return create_loader()
+
+
+def _new_botocore_session() -> AioSession:
+    session = AioSession()
+    session.register_component("data_loader", _shared_loader())
+    return session
+
+
+@cache
+def _tls_context(ca_bundle: str) -> ssl.SSLContext:
+    context = create_urllib3_context()
+    context.load_verify_locations(ca_bundle)
+    return context
+
+
+class _SharedTlsHttpSession(AIOHTTPSession):
+    """aiobotocore builds a TLS context and parses the whole CA bundle for every client (25-60 ms of CPU
+    each); one verified context per CA bundle serves all of them the same way."""
+
+    def _create_connector(self, proxy_url: str | None) -> aiohttp.TCPConnector:
+        if not self._verify or proxy_url or self._cert_file:
+            return super()._create_connector(proxy_url)
+        return aiohttp.TCPConnector(limit=self._max_pool_connections,
+                                    ssl=_tls_context(get_cert_path(self._verify)), **self._connector_args)
+
+
 @dataclass(frozen=True)
 class ClientOptions:
     """How every client is built: adaptive retries, a connection pool sized for concurrency, timeouts."""
@@ -169,12 +209,13 @@ class ClientOptions:
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             raise ValueError("timeouts must be positive")
 
-    def botocore_config(self) -> Config:
+    def botocore_config(self) -> AioConfig:
         retries: dict[str, Any] = {"mode": "adaptive"}
         if self.max_attempts is not None:
             # total_max_attempts counts the first try; botocore's "max_attempts" key counts retries only.
             retries["total_max_attempts"] = self.max_attempts
-        return Config(
+        return AioConfig(
+            http_session_cls=_SharedTlsHttpSession,
             retries=retries,
             max_pool_connections=self.max_pool_connections,
             connect_timeout=self.connect_timeout,
@@ -296,7 +337,7 @@ def scanner_session(profile: str | None = None) -> aioboto3.Session:
     We never store long-lived keys: this takes none.
     """
     _install_log_scrubbing()
-    return aioboto3.Session(profile_name=profile)
+    return aioboto3.Session(botocore_session=_new_botocore_session(), profile_name=profile)
 
 
 @asynccontextmanager
@@ -448,7 +489,7 @@ class AssumedRole:
                 mandatory_timeout=self._mandatory,
             )
             del metadata
-            botocore_session = AioSession()
+            botocore_session = _new_botocore_session()
             # botocore's own AssumeRole provider hands its refreshable credentials over the same way.
             botocore_session._credentials = credentials
             self._session = aioboto3.Session(botocore_session=botocore_session)

@@ -17,7 +17,8 @@ from app.checks.base import CHECKS, CheckSpec, Severity
 METADATA_DIR = Path(__file__).resolve().parent / "metadata"
 COMPLIANCE_DIR = Path(__file__).resolve().parent.parent / "compliance"
 
-Category = Literal["identity", "encryption", "exposure", "logging", "threat-detection"]
+# resilience: backups, replicas, deletion protection; patching: versions, runtimes and other upkeep.
+Category = Literal["identity", "encryption", "exposure", "logging", "threat-detection", "resilience", "patching"]
 FRAMEWORK_IDS = ("cis-aws-3.0", "aws-fsbp", "soc2", "iso27001-2022", "pci-dss-4.0", "nist-800-53-r5", "hipaa")
 
 

@@ -13,6 +13,7 @@ Control API (paths that cannot collide with AWS, JSON in and out):
     GET  /_cwfake/stats    -> {"total": n, "calls": {"ec2:DescribeRegions": n}, "throttled": {...},
                             "denied": {...}, "by_account": {"123456789012": {"ec2:DescribeRegions": n}}}
     POST /_cwfake/reset    clears configuration and statistics (moto's own state: POST /moto-api/reset)
+    POST /_cwfake/guardduty/findings  seeds GuardDuty findings (see app.fakes.security_services)
 A rule is {"service": "ec2", "operation": "DescribeRegions" (default "*", shell wildcards), "account_id": ...,
 "region": ..., "count": n (default: every matching call), "fraction": 0.0-1.0 (default 1)}. Service and
 operation names are botocore's ("cloudwatch", "s3control", "DescribeRegions").
@@ -55,11 +56,16 @@ _SESSION_NAME = re.compile(r"[\w+=,.@-]*")
 _EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]*")
 _ROLE_CHAINING_LIMIT = 3600
 
-Handler = Callable[["FakeCall"], Response]
+# A handler answers instead of moto; returning None lets moto answer (handlers that only observe a call).
+Handler = Callable[["FakeCall"], Response | None]
 # (botocore service name, operation name) -> handler for calls moto does not implement (or gets wrong).
 HANDLERS: dict[tuple[str, str], Handler] = {}
 # Called whenever moto's state is reset (POST /moto-api/reset), for handlers that keep their own state.
 RESET_HOOKS: list[Callable[[], None]] = []
+# (HTTP method, path after /_cwfake/) -> control endpoint for seeding what no AWS API can create; it takes the
+# parsed JSON body and returns (payload, status); ValueError answers 400 with its message.
+ControlHandler = Callable[[Any], tuple[Any, int]]
+CONTROL_HANDLERS: dict[tuple[str, str], ControlHandler] = {}
 
 
 def handler(service: str, operation: str) -> Callable[[Handler], Handler]:
@@ -1055,7 +1061,9 @@ class FakeAws:
             return caller_identity_response(call)
         custom = HANDLERS.get((call.service, call.operation))
         if custom is not None:
-            return custom(call)
+            answer = custom(call)
+            if answer is not None:
+                return answer
         return self.app
 
     def _control(self, environ: dict[str, Any]) -> Response:
@@ -1080,4 +1088,17 @@ class FakeAws:
         if action == "reset" and method == "POST":
             self.state.reset()
             return answer({"status": "reset"})
+        control = CONTROL_HANDLERS.get((method, action))
+        if control is not None:
+            try:
+                payload, status = control(json.loads(_read_body(environ) or b"{}"))
+            except ValueError as exc:
+                return answer({"error": str(exc)}, 400)
+            return answer(payload, status)
         return answer({"error": f"no control endpoint {method} {CONTROL_PREFIX}/{action}"}, 404)
+
+
+# Handlers for the security services (GuardDuty findings, Security Hub filters and standards, Access Analyzer,
+# CloudTrail delivery status) live in their own module; importing it registers them.
+from app.fakes import security_services  # noqa: E402,F401
+from app.fakes import moto_gaps  # noqa: E402,F401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -19,13 +20,32 @@ NAMING = {
 }
 
 
+_last_ms = 0
+_counter = 0
+_uuid_lock = threading.Lock()
+
+
 def uuid7() -> uuid.UUID:
-    """RFC 9562 UUIDv7: ids sort by creation time, which gives cursors a stable order."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    """RFC 9562 UUIDv7: ids sort by creation time, which gives cursors a stable order.
+
+    Within one millisecond a 12-bit counter (RFC 9562 method 1) keeps ids made by this process in order,
+    so the audit log lists same-millisecond events as they happened."""
+    global _last_ms, _counter
+    with _uuid_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last_ms:
+            _counter += 1
+            if _counter > 0xFFF:  # counter exhausted: borrow the next millisecond
+                _last_ms += 1
+                _counter = 0
+            ms = _last_ms
+        else:
+            _last_ms, _counter = ms, int.from_bytes(os.urandom(2), "big") & 0x3FF
+        counter = _counter
+    rand = int.from_bytes(os.urandom(8), "big")
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= counter << 64
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
     return uuid.UUID(int=value)

@@ -107,7 +107,8 @@ class ClientProvider(Protocol):
 class Limits:
     concurrency: int = 32            # AWS calls in flight for the whole scan
     per_service: int = 8             # in flight per service and region
-    per_service_overrides: dict[str, int] = field(default_factory=dict)
+    # S3 serves thousands of requests per second per prefix, and its per-bucket detail calls dominate a scan.
+    per_service_overrides: dict[str, int] = field(default_factory=lambda: {"s3": 32})
 
 
 class ScanContext:
@@ -171,7 +172,7 @@ class ScanContext:
         return self._service_limits[key]
 
     async def call(self, service: str, region: str, operation: str, *, resource_id: str | None = None,
-                   ignore_codes: Iterable[str] = (), **kwargs: Any) -> dict | None:
+                   ignore_codes: Iterable[str] = (), error_region: str | None = None, **kwargs: Any) -> dict | None:
         """Make one API call. Errors are recorded and raised as AwsCallFailed; a code listed in
         `ignore_codes` (e.g. NoSuchBucketPolicy, meaning "there is none") returns None instead."""
         client = await self.client(service, region)
@@ -185,12 +186,14 @@ class ScanContext:
                 code = err.get("Code", "ClientError")
                 if code in ignore_codes:
                     return None
-                raise self._fail(service, region, action, code, err.get("Message") or str(exc), resource_id) from exc
+                raise self._fail(service, error_region or region, action, code, err.get("Message") or str(exc),
+                                 resource_id) from exc
             except BotoCoreError as exc:
-                raise self._fail(service, region, action, type(exc).__name__, str(exc), resource_id) from exc
+                raise self._fail(service, error_region or region, action, type(exc).__name__, str(exc),
+                                 resource_id) from exc
 
     async def pages(self, service: str, region: str, operation: str, *, resource_id: str | None = None,
-                    **kwargs: Any) -> AsyncIterator[dict]:
+                    error_region: str | None = None, **kwargs: Any) -> AsyncIterator[dict]:
         """Every page of a paginated operation (full pagination, never a silent first page)."""
         client = await self.client(service, region)
         action = iam_action(client, operation)
@@ -203,10 +206,11 @@ class ScanContext:
                     return
                 except ClientError as exc:
                     err = exc.response.get("Error", {})
-                    raise self._fail(service, region, action, err.get("Code", "ClientError"),
+                    raise self._fail(service, error_region or region, action, err.get("Code", "ClientError"),
                                      err.get("Message") or str(exc), resource_id) from exc
                 except BotoCoreError as exc:
-                    raise self._fail(service, region, action, type(exc).__name__, str(exc), resource_id) from exc
+                    raise self._fail(service, error_region or region, action, type(exc).__name__, str(exc),
+                                     resource_id) from exc
             yield page
 
     async def collect_all(self, service: str, region: str, operation: str, key: str, **kwargs: Any) -> list[Any]:
@@ -262,17 +266,25 @@ class CollectorContext:
         if action.lower() not in self._declared:
             raise UndeclaredAction(f"collector {self.collector.name} calls {action} without declaring it")
 
+    @property
+    def error_region(self) -> str:
+        # A global collector's failure is about the whole account, not the region its endpoint lives in.
+        return GLOBAL if self.collector.scope == "global" else self.region
+
     async def call(self, service: str, operation: str, **kwargs: Any) -> dict | None:
         await self._check(service, operation)
+        kwargs.setdefault("error_region", self.error_region)
         return await self.scan.call(service, self.region, operation, **kwargs)
 
     async def pages(self, service: str, operation: str, **kwargs: Any) -> AsyncIterator[dict]:
         await self._check(service, operation)
+        kwargs.setdefault("error_region", self.error_region)
         async for page in self.scan.pages(service, self.region, operation, **kwargs):
             yield page
 
     async def collect_all(self, service: str, operation: str, key: str, **kwargs: Any) -> list[Any]:
         await self._check(service, operation)
+        kwargs.setdefault("error_region", self.error_region)
         return await self.scan.collect_all(service, self.region, operation, key, **kwargs)
 
     def add(self, resource: Resource) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -13,21 +13,37 @@ from app.models import AccountStatus
 from app.pagination import Page
 from app.schemas.base import RequestModel, ResponseModel
 
-# Region codes such as us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-5.
-REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+# The partitions we can assume roles in (app.aws.session.PARTITION_STS_REGION).
+PARTITIONS = ("aws", "aws-us-gov", "aws-cn")
+
+
+@lru_cache
+def known_regions() -> dict[str, str]:
+    """Region code -> partition, from botocore's endpoint data (what the SDK we call AWS with knows)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return {region: partition for partition in PARTITIONS
+            for region in session.get_available_regions("ec2", partition)}
 
 
 def _check_regions(regions: list[str] | None) -> list[str] | None:
     if regions is None:
         return None
-    cleaned = []
+    known = known_regions()
+    cleaned: list[str] = []
     for r in regions:
-        if not REGION_RE.match(r):
-            raise ValueError(f"{r!r} is not an AWS region code (like us-east-1)")
+        if r not in known:
+            # A typo (us-east-3) would otherwise only show up as a failed scan much later.
+            raise ValueError(f"{r!r} is not an AWS region code this version knows (like us-east-1)")
         if r not in cleaned:
             cleaned.append(r)
     if not cleaned:
         raise ValueError("give at least one region, or null to scan every enabled region")
+    partitions = sorted({known[r] for r in cleaned})
+    if len(partitions) > 1:
+        # One role lives in one partition; its credentials do not work in the others.
+        raise ValueError(f"all regions must be in one AWS partition, not {', '.join(partitions)}")
     return cleaned
 
 
@@ -58,7 +74,9 @@ class MissingPermission(BaseModel):
     service: str
     action: str = Field(description="The IAM action that was probed, e.g. `cloudtrail:DescribeTrails`.")
     reason: Literal["denied", "error"] = Field(
-        description="`denied`: the role lacks the permission; `error`: the probe failed for another reason.")
+        description="`denied`: the role lacks the permission; `error`: the probe failed for another reason. "
+                    "A service the account does not use (Security Hub not enabled, a service that needs a "
+                    "subscription) is not listed: that is not a missing permission.")
     error_code: str | None = None
     message: str | None = None
 

@@ -55,7 +55,9 @@ def template_url(name: str = ROLE_TEMPLATE) -> str:
 def connection_setup(account: AwsAccount) -> ConnectionSetup:
     s = get_settings()
     region = s.quick_create_region
-    stack_name = f"CloudWizard-{account.id.hex[:8]}"
+    # The whole id: a UUIDv7's leading characters are its timestamp, shared by connections made in the
+    # same minute, and a stack name must be unique in its account and region.
+    stack_name = f"CloudWizard-{account.id.hex}"
     params = {"ExternalId": account.external_id, "ScannerPrincipalArn": s.scanner_principal_arn,
               "RoleName": DEFAULT_ROLE_NAME}
     url = template_url()
@@ -63,9 +65,11 @@ def connection_setup(account: AwsAccount) -> ConnectionSetup:
                       quote_via=quote)
     quick_create = (f"https://{region}.{_CONSOLE_HOSTS['aws']}/cloudformation/home?region={region}"
                     f"#/stacks/quickcreate?{query}")
+    # create-stack only takes a template URL on S3, so the command downloads our copy first.
     cli = " ".join([
+        "curl -fsSL -o", ROLE_TEMPLATE, shlex.quote(url), "&&",
         "aws cloudformation create-stack", f"--region {region}", f"--stack-name {stack_name}",
-        "--template-body file://cloudwizard-role.yaml", "--capabilities CAPABILITY_NAMED_IAM",
+        f"--template-body file://{ROLE_TEMPLATE}", "--capabilities CAPABILITY_NAMED_IAM",
         "--parameters", *(shlex.quote(f"ParameterKey={k},ParameterValue={v}") for k, v in params.items()),
     ])
     return ConnectionSetup(

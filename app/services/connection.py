@@ -2,32 +2,43 @@
 
 Verify proves, in order: we can assume the role with this connection's External ID; the credentials act
 in the account named by the ARN; the role refuses AssumeRole without an External ID and with a wrong
-one (confused-deputy protection); its trust policy trusts no `*` principal and demands `sts:ExternalId`;
-and which services it can read (one cheap probe per service). Every AssumeRole is audited, including
-refused ones, which survive the request's rollback.
+one (confused-deputy protection); its trust policy trusts no `*` principal and demands `sts:ExternalId`
+wherever it trusts us; and which services it can read (one cheap probe per service). Every AssumeRole is
+audited, including refused ones, in a transaction of its own so that the record survives a failed request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
+import aioboto3
 import structlog
 from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import Principal
 from app.aws.errors import ACCESS_DENIED_CODES, AssumeRoleDenied, AwsCallError, InvalidRoleArn
 from app.aws.guard import ReadOnlyViolation
 from app.aws.permissions import PROBES, Probe
-from app.aws.session import PARTITION_STS_REGION, AssumedRole, RoleArn, parse_role_arn, verify_identity
+from app.aws.session import (
+    PARTITION_STS_REGION,
+    AssumedRole,
+    RoleArn,
+    parse_role_arn,
+    scanner_session,
+    verify_identity,
+)
 from app.config import get_settings
 from app.errors import Conflict, DomainError, InvalidInput
 from app.models import AccountStatus, AwsAccount
@@ -36,7 +47,35 @@ from app.services.aws_accounts import get_or_404, set_status
 from app.services.scoping import scoped
 
 log = structlog.get_logger(__name__)
+
+# Probes hit 34 different services, so AWS throttling is not the limit; creating each client is CPU work
+# on the event loop, which more concurrency does not speed up (measured: 4, 8, 16 and 34 all within noise).
 PROBE_CONCURRENCY = 8
+LIVE_STATUSES = (AccountStatus.connected, AccountStatus.degraded)
+
+# "You may not": the role lacks the permission. AWS's common-errors list adds NotAuthorized ("You do not
+# have permission to perform this action") to the codes app.aws.errors knows.
+PROBE_DENIED_CODES = ACCESS_DENIED_CODES | {"NotAuthorized"}
+# "You may, but this account does not use the service (here)": not a missing permission, and nothing for a
+# scan to read there, so the probe passes. Common to every query/JSON API: OptInRequired / (JSON)
+# SubscriptionRequiredException "The AWS access key ID needs a subscription for the service"; EC2 sends
+# OptInRequired too; S3 answers NotSignedUp "Your account is not signed up for the Amazon S3 service".
+SERVICE_NOT_ENABLED_CODES = frozenset({"OptInRequired", "SubscriptionRequiredException", "NotSignedUp"})
+# Per service, because these codes mean other things elsewhere. Security Hub answers DescribeHub with
+# InvalidAccessException "Account ... is not subscribed to AWS Security Hub" until it is enabled in the
+# region (a missing permission is AccessDeniedException). The other probes (GuardDuty ListDetectors, Config
+# DescribeConfigurationRecorders, Access Analyzer ListAnalyzers, ...) answer an empty list when the service
+# is off, so they need no entry.
+SERVICE_NOT_ENABLED_BY_SERVICE: dict[str, frozenset[str]] = {
+    "securityhub": frozenset({"InvalidAccessException"}),
+}
+
+
+def probe_outcome(client: str, code: str) -> str:
+    """How a failed probe counts: "passed" (service not enabled), "denied" or "error"."""
+    if code in SERVICE_NOT_ENABLED_CODES or code in SERVICE_NOT_ENABLED_BY_SERVICE.get(client, ()):
+        return "passed"
+    return "denied" if code in PROBE_DENIED_CODES else "error"
 
 
 class RoleNotAssumable(DomainError):
@@ -53,6 +92,14 @@ class ExternalIdNotEnforced(DomainError):
 
 class TrustPolicyTooBroad(DomainError):
     status, slug, title = 422, "trust-policy-too-broad", "The role's trust policy is too broad"
+
+
+class ExternalIdExpired(DomainError):
+    status, slug, title = 409, "external-id-expired", "The External ID expired"
+
+
+class AccountAlreadyConnected(DomainError):
+    status, slug, title = 409, "account-already-connected", "AWS account already connected"
 
 
 class AwsUnavailable(DomainError):
@@ -85,20 +132,19 @@ class AssumeAuditTrail:
     def __call__(self, event: dict[str, Any]) -> None:
         self.events.append(event)
 
-    def _kwargs(self, workspace_id: uuid.UUID, account_id: uuid.UUID, actor: Principal | None,
-                event: dict[str, Any]) -> dict[str, Any]:
-        details = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in event.items() if k != "action"}
-        return dict(workspace_id=workspace_id, actor=actor, action="aws.assume_role", target_type="aws_account",
-                    target_id=account_id, details=details)
-
     async def write(self, session: AsyncSession, workspace_id: uuid.UUID, account_id: uuid.UUID,
                     actor: Principal | None) -> None:
         for event in self.events:
-            await audit.record(session, **self._kwargs(workspace_id, account_id, actor, event))
+            details = {k: (v.isoformat() if isinstance(v, datetime) else v)
+                       for k, v in event.items() if k != "action"}
+            await audit.record(session, workspace_id=workspace_id, actor=actor, action="aws.assume_role",
+                               target_type="aws_account", target_id=account_id, details=details)
         self.events.clear()
 
     async def write_independent(self, workspace_id: uuid.UUID, account_id: uuid.UUID,
                                 actor: Principal | None) -> None:
+        if not self.events:
+            return
         from app.db import session_scope
 
         async with session_scope() as session:
@@ -106,29 +152,47 @@ class AssumeAuditTrail:
 
 
 def session_name(account_id: uuid.UUID, purpose: str) -> str:
-    # Shows up in the customer's CloudTrail: our product, the connection and why we assumed the role.
-    return f"CloudWizard-{account_id.hex[:12]}-{purpose}"[:64]
+    # Shows up in the customer's CloudTrail: our product, the whole connection id and why we assumed the role.
+    return f"CloudWizard-{account_id.hex}-{purpose}"[:64]
 
 
-def _assumed(arn: RoleArn, external_id: str | None, account: AwsAccount, purpose: str,
-             trail: AssumeAuditTrail) -> AssumedRole:
-    return AssumedRole(arn, external_id, session_name=session_name(account.id, purpose),
-                       duration_seconds=get_settings().assume_role_duration_seconds, on_assume=trail)
+def _assumed(arn: RoleArn, external_id: str | None, account_id: uuid.UUID, purpose: str,
+             trail: AssumeAuditTrail, scanner: aioboto3.Session | None = None) -> AssumedRole:
+    return AssumedRole(arn, external_id, session_name=session_name(account_id, purpose),
+                       duration_seconds=get_settings().assume_role_duration_seconds, on_assume=trail,
+                       scanner=scanner)
+
+
+def _policy_document(value: Any) -> dict[str, Any]:
+    """A trust policy as IAM returns it: botocore decodes it to a dict; be safe if it is still text."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        for text in (value, unquote(value)):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict):
+                return parsed
+    return {}
 
 
 async def inspect_role(arn: RoleArn, account: AwsAccount, trail: AssumeAuditTrail,
                        probes: Iterable[Probe] = PROBES) -> Inspection:
     """Run every verification step against AWS; raise a DomainError that says how to fix a failure."""
     external_id = account.external_id
-    scanner = get_settings().scanner_principal_arn
-    assumed = _assumed(arn, external_id, account, "verify", trail)
+    scanner_arn = get_settings().scanner_principal_arn
+    # One scanner session for the three AssumeRole calls: its credentials are resolved once, not per call.
+    scanner = scanner_session()
+    assumed = _assumed(arn, external_id, account.id, "verify", trail, scanner)
     try:
         await assumed.start()
     except AssumeRoleDenied as exc:
         raise RoleNotAssumable(
             f"AssumeRole on {arn} with this connection's External ID was denied ({exc.message}). Check that "
             f"the CloudFormation stack finished creating in account {arn.account_id}, that its ExternalId "
-            f"parameter is {external_id} and its ScannerPrincipalArn is {scanner}.") from exc
+            f"parameter is {external_id} and its ScannerPrincipalArn is {scanner_arn}.") from exc
     except AwsCallError as exc:
         raise AwsUnavailable(f"AssumeRole on {arn} failed: {exc.code}: {exc.message}") from exc
 
@@ -142,7 +206,7 @@ async def inspect_role(arn: RoleArn, account: AwsAccount, trail: AssumeAuditTrai
     for label, wrong_id in (("without an External ID", None),
                             ("with a wrong External ID", f"cw-{secrets.token_urlsafe(24)}")):
         try:
-            await _assumed(arn, wrong_id, account, "confused-deputy-check", trail).start()
+            await _assumed(arn, wrong_id, account.id, "deputy-check", trail, scanner).start()
         except AssumeRoleDenied:
             continue
         except AwsCallError as exc:
@@ -155,14 +219,17 @@ async def inspect_role(arn: RoleArn, account: AwsAccount, trail: AssumeAuditTrai
     try:
         async with assumed.client("iam", assumed.sts_region) as iam:
             role = (await iam.get_role(RoleName=arn.name))["Role"]
-        problems = trust_policy_problems(role.get("AssumeRolePolicyDocument") or {})
-        if problems:
-            raise TrustPolicyTooBroad(" ".join(problems) + " " + _fix_trust_policy(external_id))
     except (ClientError, BotoCoreError) as exc:
+        # The AssumeRole checks above already proved the External ID is enforced for us; without GetRole we
+        # only cannot see who else the role trusts, so this degrades the connection instead of refusing it.
         err = AwsCallError.from_exception(exc, service="iam", operation="GetRole")
         missing.append({"service": "iam", "action": "iam:GetRole",
-                        "reason": "denied" if err.is_access_denied else "error",
+                        "reason": "denied" if err.code in PROBE_DENIED_CODES else "error",
                         "error_code": err.code, "message": err.message[:300]})
+    else:
+        problems = trust_policy_problems(_policy_document(role.get("AssumeRolePolicyDocument")), scanner_arn)
+        if problems:
+            raise TrustPolicyTooBroad(" ".join(problems) + " " + _fix_trust_policy(external_id))
 
     region = account.regions[0] if account.regions else PARTITION_STS_REGION[arn.partition]
     missing.extend(await run_probes(assumed, probes, region))
@@ -173,32 +240,48 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def trust_policy_problems(document: dict[str, Any]) -> list[str]:
-    """What in a trust policy lets someone other than us, or us without the External ID, assume the role."""
+def _may_be_scanner(principal: str, scanner_arn: str) -> bool:
+    """Whether a Principal.AWS entry lets our scanner in: its ARN, its account (ID or root), or a wildcard."""
+    if "*" in principal:
+        return True
+    parts = scanner_arn.split(":")
+    partition, account = parts[1], parts[4]
+    return principal in (scanner_arn, account, f"arn:{partition}:iam::{account}:root")
+
+
+def trust_policy_problems(document: dict[str, Any], scanner_arn: str | None = None) -> list[str]:
+    """What in a trust policy lets anyone (`*`) assume the role, or lets us in without the External ID.
+
+    Statements that trust only other principals (the customer's own admin role, another vendor) are the
+    customer's business and not a confused-deputy risk through us.
+    """
+    scanner_arn = scanner_arn or get_settings().scanner_principal_arn
     problems = []
     for st in _as_list(document.get("Statement", [])):
         if not isinstance(st, dict) or st.get("Effect") != "Allow":
             continue
-        actions = [a.lower() for a in _as_list(st.get("Action", []))]
+        actions = [a.lower() for a in _as_list(st.get("Action", [])) if isinstance(a, str)]
         if not any(a in ("sts:assumerole", "sts:*", "*") for a in actions):
             continue
         principal = st.get("Principal")
-        aws_principals = _as_list(principal.get("AWS", [])) if isinstance(principal, dict) else [principal]
-        if principal == "*" or "*" in aws_principals:
+        aws_principals = [p for p in (_as_list(principal.get("AWS", [])) if isinstance(principal, dict)
+                                      else [principal]) if isinstance(p, str)]
+        if "*" in aws_principals:
             problems.append("The trust policy lets any AWS principal (`*`) assume the role.")
-        if not aws_principals or aws_principals == [None]:
-            continue  # a service or federated principal: not a cross-account trust
+        trusting_us = [p for p in aws_principals if _may_be_scanner(p, scanner_arn)]
+        if not trusting_us:
+            continue  # a service, a federated principal or someone else: not a trust in us
         condition = st.get("Condition") or {}
         keys = {k.lower() for op, kv in condition.items() if op.lower() == "stringequals" and isinstance(kv, dict)
-                for k in kv}
+                for k in kv} if isinstance(condition, dict) else set()
         if "sts:externalid" not in keys:
-            problems.append(f"The statement trusting {', '.join(map(str, aws_principals))} does not require "
+            problems.append(f"The statement trusting {', '.join(trusting_us)} does not require "
                             "`StringEquals` on `sts:ExternalId`.")
     return problems
 
 
 async def run_probes(assumed: AssumedRole, probes: Iterable[Probe], region: str) -> list[dict[str, Any]]:
-    """One cheap read per service; AccessDenied means a missing permission, anything else an error."""
+    """One cheap read per service; returns the probes that did not pass (see `probe_outcome`)."""
     limit = asyncio.Semaphore(PROBE_CONCURRENCY)
     global_region = PARTITION_STS_REGION[assumed.role.partition]
 
@@ -210,8 +293,10 @@ async def run_probes(assumed: AssumedRole, probes: Iterable[Probe], region: str)
                 return None
             except (ClientError, BotoCoreError) as exc:
                 err = AwsCallError.from_exception(exc, service=p.client, operation=p.operation)
-                return {"service": p.service, "action": p.action,
-                        "reason": "denied" if err.code in ACCESS_DENIED_CODES else "error",
+                outcome = probe_outcome(p.client, err.code)
+                if outcome == "passed":
+                    return None
+                return {"service": p.service, "action": p.action, "reason": outcome,
                         "error_code": err.code, "message": err.message[:300]}
             except ReadOnlyViolation as exc:  # a probe outside the allowlist is our bug; report, don't crash
                 return {"service": p.service, "action": p.action, "reason": "error",
@@ -223,7 +308,10 @@ async def run_probes(assumed: AssumedRole, probes: Iterable[Probe], region: str)
 
 async def verify(session: AsyncSession, workspace_id: uuid.UUID, account_id: uuid.UUID, actor: Principal,
                  role_arn: str) -> AwsAccount:
-    account = await get_or_404(session, workspace_id, account_id, for_update=True)
+    """Check the role and connect the account; a failure changes nothing but the audit log (and marks a
+    connected account whose role can no longer be assumed revoked)."""
+    # No row lock yet: the AWS calls take seconds, and a revocation must be able to commit meanwhile.
+    account = await get_or_404(session, workspace_id, account_id)
     if account.status == AccountStatus.disconnected:
         raise Conflict("This connection was disconnected; create a new one to connect the account again.")
     now = datetime.now(UTC)
@@ -238,30 +326,28 @@ async def verify(session: AsyncSession, workspace_id: uuid.UUID, account_id: uui
     if account.aws_account_id and account.aws_account_id != arn.account_id:
         raise InvalidInput.field("role_arn", f"This connection is for AWS account {account.aws_account_id}; "
                                              f"create a new connection for {arn.account_id}.")
-    duplicate = await session.scalar(
-        scoped(AwsAccount, workspace_id).where(
-            AwsAccount.aws_account_id == arn.account_id, AwsAccount.id != account.id,
-            AwsAccount.status != AccountStatus.disconnected).with_only_columns(AwsAccount.id))
-    if duplicate is not None:
-        raise AccountAlreadyConnected(f"AWS account {arn.account_id} is already connected in this workspace "
-                                      f"(connection {duplicate}).")
+    await _refuse_duplicate(session, workspace_id, account.id, arn.account_id)
 
+    verified_external_id, previous = account.external_id, account.status
     trail = AssumeAuditTrail()
     try:
         result = await inspect_role(arn, account, trail)
-    except DomainError as exc:
+    except BaseException as exc:
         # The request rolls back; the AssumeRole attempts (and a revocation) must still be recorded.
         await trail.write_independent(workspace_id, account.id, actor)
-        if isinstance(exc, RoleNotAssumable) and account.status in (AccountStatus.connected,
-                                                                     AccountStatus.degraded):
+        if isinstance(exc, RoleNotAssumable) and previous in LIVE_STATUSES:
             await _mark_revoked_independent(workspace_id, account.id, actor, exc.detail)
         raise
+    # Committed on its own as well: these calls happened even if saving the result below fails.
+    await trail.write_independent(workspace_id, account.id, actor)
 
-    await trail.write(session, workspace_id, account.id, actor)
+    await session.refresh(account, with_for_update=True)
+    if account.status == AccountStatus.disconnected or account.external_id != verified_external_id:
+        raise Conflict("The connection changed while it was being verified (disconnected, or its External ID "
+                       "regenerated); check it and verify again.")
     denied = [m for m in result.missing if m["reason"] == "denied"]
     new_status = AccountStatus.degraded if denied else AccountStatus.connected
     previous = account.status
-    reason = (f"Missing permissions: {', '.join(m['action'] for m in denied)}" if denied else None)
     account.role_arn = str(arn)
     account.partition = arn.partition
     account.aws_account_id = result.account_id
@@ -270,8 +356,15 @@ async def verify(session: AsyncSession, workspace_id: uuid.UUID, account_id: uui
     account.external_id_expires_at = None  # a verified External ID no longer expires
     if account.connected_at is None:
         account.connected_at = now
-    set_status(account, new_status, reason)
-    await session.flush()
+    set_status(account, new_status,
+               f"Missing permissions: {', '.join(m['action'] for m in denied)}" if denied else None)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Another connection of this workspace took the AWS account between the check above and now.
+        await session.rollback()
+        raise AccountAlreadyConnected(f"AWS account {result.account_id} is already connected in this "
+                                      "workspace.") from exc
     await audit.record(session, workspace_id=workspace_id, actor=actor, action="aws_account.verified",
                        target_type="aws_account", target_id=account.id,
                        details={"role_arn": str(arn), "aws_account_id": result.account_id,
@@ -280,12 +373,15 @@ async def verify(session: AsyncSession, workspace_id: uuid.UUID, account_id: uui
     return account
 
 
-class ExternalIdExpired(DomainError):
-    status, slug, title = 409, "external-id-expired", "The External ID expired"
-
-
-class AccountAlreadyConnected(DomainError):
-    status, slug, title = 409, "account-already-connected", "AWS account already connected"
+async def _refuse_duplicate(session: AsyncSession, workspace_id: uuid.UUID, account_id: uuid.UUID,
+                            aws_account_id: str) -> None:
+    duplicate = await session.scalar(
+        scoped(AwsAccount, workspace_id).where(
+            AwsAccount.aws_account_id == aws_account_id, AwsAccount.id != account_id,
+            AwsAccount.status != AccountStatus.disconnected).with_only_columns(AwsAccount.id))
+    if duplicate is not None:
+        raise AccountAlreadyConnected(f"AWS account {aws_account_id} is already connected in this workspace "
+                                      f"(connection {duplicate}).")
 
 
 async def _mark_revoked_independent(workspace_id: uuid.UUID, account_id: uuid.UUID, actor: Principal | None,
@@ -295,30 +391,32 @@ async def _mark_revoked_independent(workspace_id: uuid.UUID, account_id: uuid.UU
     async with session_scope() as session:
         account = await get_or_404(session, workspace_id, account_id, for_update=True)
         previous = account.status
-        if set_status(account, AccountStatus.revoked, reason[:1000]):
-            await audit.record(session, workspace_id=workspace_id, actor=actor, action="aws_account.revoked",
-                               target_type="aws_account", target_id=account_id,
-                               details={"previous_status": previous.value})
+        if previous not in LIVE_STATUSES:
+            return  # disconnected (or already revoked) meanwhile
+        set_status(account, AccountStatus.revoked, reason[:1000])
+        await audit.record(session, workspace_id=workspace_id, actor=actor, action="aws_account.revoked",
+                           target_type="aws_account", target_id=account_id,
+                           details={"previous_status": previous.value, "reason": reason[:1000]})
 
 
 async def reverify(account_id: uuid.UUID) -> AccountStatus | None:
     """The periodic cheap check of one connected account: AssumeRole + GetCallerIdentity.
 
     Denied -> revoked (audited as a system action). Other failures change nothing (AWS may be having a bad
-    minute); they are logged and retried on the next run. Returns the resulting status.
+    minute); they are logged and retried on the next run. Returns the resulting status (None: no account).
     """
     from app.db import session_scope
 
     async with session_scope() as session:
         account = await session.get(AwsAccount, account_id)
-        if account is None or account.status not in (AccountStatus.connected, AccountStatus.degraded):
+        if account is None or account.status not in LIVE_STATUSES:
             return account.status if account else None
-        workspace_id, arn = account.workspace_id, parse_role_arn(account.role_arn or "")
-        snapshot = AwsAccount(id=account.id, external_id=account.external_id, regions=account.regions)
+        workspace_id, external_id = account.workspace_id, account.external_id
+        arn = parse_role_arn(account.role_arn or "")
     trail = AssumeAuditTrail()
-    outcome: str
+    message = ""
     try:
-        assumed = await _assumed(arn, snapshot.external_id, snapshot, "reverify", trail).start()
+        assumed = await _assumed(arn, external_id, account_id, "reverify", trail).start()
         await verify_identity(assumed)
         outcome = "ok"
     except AssumeRoleDenied as exc:
@@ -326,20 +424,22 @@ async def reverify(account_id: uuid.UUID) -> AccountStatus | None:
     except AwsCallError as exc:
         outcome, message = "error", f"{exc.code}: {exc.message}"
     async with session_scope() as session:
-        await trail.write(session, workspace_id, account_id, None)
         account = (await session.scalars(select(AwsAccount).where(AwsAccount.id == account_id)
-                                          .with_for_update())).one()
-        if account.status not in (AccountStatus.connected, AccountStatus.degraded):
+                                          .with_for_update())).one_or_none()
+        if account is None:
+            return None  # deleted with its workspace meanwhile; nothing left to audit into
+        await trail.write(session, workspace_id, account_id, None)
+        if account.status not in LIVE_STATUSES:
             return account.status  # changed by a user meanwhile
         if outcome == "ok":
             account.last_verified_at = datetime.now(UTC)
         elif outcome == "revoked":
             previous = account.status
-            set_status(account, AccountStatus.revoked,
-                       f"AssumeRole is now denied ({message}); the role was removed or no longer trusts us.")
+            reason = f"AssumeRole is now denied ({message}); the role was removed or no longer trusts us."
+            set_status(account, AccountStatus.revoked, reason[:1000])
             await audit.record(session, workspace_id=workspace_id, actor=None, action="aws_account.revoked",
                                target_type="aws_account", target_id=account_id,
-                               details={"previous_status": previous.value})
+                               details={"previous_status": previous.value, "reason": reason[:1000]})
         else:
             log.warning("aws_account.reverify_failed", account_id=str(account_id), error=message)
         return account.status
