@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
@@ -245,3 +245,11 @@ def test_streamed_json_is_exactly_json_dumps():
     assert to_json(empty) == json.dumps(empty.as_json(), indent=2, ensure_ascii=False) + "\n"
     assert empty.scan["counts"]["total"] == 0 and to_ocsf(empty) == "[]\n"
     assert to_csv(empty) == ",".join(FINDING_FIELDS) + "\n"
+
+
+def test_timestamps_are_utc_with_a_z_whatever_they_came_as():
+    from app.reports import iso
+
+    assert iso(datetime(2025, 3, 1, 12, 0)) == "2025-03-01T12:00:00.000Z"   # naive, as SQLite returns it
+    assert iso(datetime(2025, 3, 1, 13, 0, tzinfo=timezone(timedelta(hours=1)))) == "2025-03-01T12:00:00.000Z"
+    assert iso("2025-03-01T12:00:00Z") == "2025-03-01T12:00:00Z" and iso(None) is None

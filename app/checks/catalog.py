@@ -16,6 +16,8 @@ from app.checks.base import CHECKS, CheckSpec, Severity
 
 METADATA_DIR = Path(__file__).resolve().parent / "metadata"
 COMPLIANCE_DIR = Path(__file__).resolve().parent.parent / "compliance"
+# libyaml's loader parses the metadata ten times faster than the pure-Python one (~0.12 s at start-up).
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # resilience: backups, replicas, deletion protection; patching: versions, runtimes and other upkeep.
 Category = Literal["identity", "encryption", "exposure", "logging", "threat-detection", "resilience", "patching"]
@@ -85,7 +87,7 @@ def load_check_modules() -> None:
 def metadata() -> dict[str, CheckMetadata]:
     out: dict[str, CheckMetadata] = {}
     for path in sorted(METADATA_DIR.glob("*.yaml")):
-        for raw in yaml.safe_load(path.read_text()) or []:
+        for raw in yaml.load(path.read_text(), Loader=YAML_LOADER) or []:
             meta = CheckMetadata.model_validate(raw)
             if meta.id in out:
                 raise ValueError(f"check {meta.id} has metadata twice ({path.name})")
@@ -97,7 +99,7 @@ def metadata() -> dict[str, CheckMetadata]:
 def frameworks() -> dict[str, Framework]:
     out = {}
     for path in sorted(COMPLIANCE_DIR.glob("*.yaml")):
-        fw = Framework.model_validate(yaml.safe_load(path.read_text()))
+        fw = Framework.model_validate(yaml.load(path.read_text(), Loader=YAML_LOADER))
         out[fw.id] = fw
     return out
 

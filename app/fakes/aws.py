@@ -1100,5 +1100,4 @@ class FakeAws:
 
 # Handlers for the security services (GuardDuty findings, Security Hub filters and standards, Access Analyzer,
 # CloudTrail delivery status) live in their own module; importing it registers them.
-from app.fakes import security_services  # noqa: E402,F401
-from app.fakes import moto_gaps  # noqa: E402,F401
+from app.fakes import moto_gaps, security_services  # noqa: E402,F401

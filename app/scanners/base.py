@@ -109,6 +109,9 @@ class Limits:
     per_service: int = 8             # in flight per service and region
     # S3 serves thousands of requests per second per prefix, and its per-bucket detail calls dominate a scan.
     per_service_overrides: dict[str, int] = field(default_factory=lambda: {"s3": 32})
+    # Regions collected at once. Each (service, region) client costs ~0.4 MB, so a scan keeps only the clients
+    # of the regions in flight; a handful of regions already gives more work than `concurrency` calls.
+    regions_in_flight: int = 6
 
 
 class ScanContext:
@@ -123,16 +126,16 @@ class ScanContext:
         self._global = asyncio.Semaphore(self.limits.concurrency)
         self._service_limits: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._clients: dict[tuple[str, str], Any] = {}
+        self._client_stacks: dict[tuple[str, str], AsyncExitStack] = {}
         self._client_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._stack = AsyncExitStack()
         self._on_call = on_call
 
     async def __aenter__(self) -> ScanContext:
-        await self._stack.__aenter__()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        await self._stack.__aexit__(*exc)
+        for region in {region for _, region in self._client_stacks}:
+            await self.release(region)
 
     async def client(self, service: str, region: str) -> Any:
         key = (service, region)
@@ -140,10 +143,18 @@ class ScanContext:
             return self._clients[key]
         async with self._client_locks[key]:
             if key not in self._clients:
-                client = await self._stack.enter_async_context(self.provider.client(service, region))
+                stack = AsyncExitStack()
+                client = await stack.enter_async_context(self.provider.client(service, region))
                 self._instrument(client, service)
+                self._client_stacks[key] = stack
                 self._clients[key] = client
         return self._clients[key]
+
+    async def release(self, region: str) -> None:
+        """Close the clients of a region whose collectors are done (a later call opens a new one)."""
+        for key in [k for k in self._client_stacks if k[1] == region]:
+            self._clients.pop(key, None)
+            await self._client_stacks.pop(key).aclose()
 
     def _instrument(self, client: Any, service: str) -> None:
         stats = self.stats

@@ -8,6 +8,7 @@ The same engine serves the hosted worker and the `cloudwizard scan` command; onl
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import time
 from collections import defaultdict
@@ -117,6 +118,18 @@ def collectors_for(checks: list[CatalogEntry]) -> list[type[Collector]]:
     return [c for c in COLLECTORS.values() if {a.lower() for a in c.actions} & needed]
 
 
+@functools.cache
+def _in_partition(region: str, partition: str) -> bool:
+    """AWS lists only its own partition's regions; simulators list them all. Unknown regions are kept."""
+    from botocore.exceptions import UnknownRegionError
+    from botocore.session import get_session
+
+    try:
+        return get_session().get_partition_for_region(region) == partition
+    except UnknownRegionError:
+        return True
+
+
 async def discover_regions(ctx: ScanContext, partition: str, allow: list[str] | None) -> list[str]:
     home = PARTITION_STS_REGION[partition]
     try:
@@ -125,7 +138,8 @@ async def discover_regions(ctx: ScanContext, partition: str, allow: list[str] | 
         # Without the list we scan what we were told, or the home region; the error makes the scan partial.
         return list(allow) if allow else [home]
     enabled = sorted(r["RegionName"] for r in (answer or {}).get("Regions", [])
-                     if r.get("OptInStatus", "opt-in-not-required") in ENABLED_OPT_IN)
+                     if r.get("OptInStatus", "opt-in-not-required") in ENABLED_OPT_IN
+                     and _in_partition(r["RegionName"], partition))
     if allow:
         skipped = sorted(set(allow) - set(enabled))
         if skipped:
@@ -167,14 +181,31 @@ async def run_scan(provider: ClientProvider, account_id: str, partition: str = "
                         code="CollectorError", message=f"{type(exc).__name__}: {exc}"[:500]))
             await tracker.done(collector, region)
 
+        regional = [c for c in collectors if c.scope == "regional"]
+        region_slots = asyncio.Semaphore(ctx.limits.regions_in_flight)
+
+        async def run_region(region: str) -> None:
+            async with region_slots:
+                async with asyncio.TaskGroup() as tg:
+                    for collector in regional:
+                        tg.create_task(run_one(collector, region))
+                if region != home:   # global collectors share the home region's clients
+                    await ctx.release(region)
+
         try:
             async with asyncio.TaskGroup() as tg:
-                for collector, region in tasks:
-                    tg.create_task(run_one(collector, region))
+                for collector in collectors:
+                    if collector.scope == "global":
+                        tg.create_task(run_one(collector, home))
+                for region in regions:
+                    tg.create_task(run_region(region))
         except BaseExceptionGroup as group:
             # Collector failures are caught in run_one; what escapes is the progress callback stopping the
             # scan (a cancel): re-raise it as itself.
-            raise group.exceptions[0] from None
+            error: BaseException = group
+            while isinstance(error, BaseExceptionGroup):
+                error = error.exceptions[0]
+            raise error from None
         await tracker.emit(force=True)
 
     findings = [record for entry in checks for record in _records(entry, inventory)]
