@@ -40,6 +40,11 @@ def _operation_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def lifespan(_app: FastAPI):
+    if not get_settings().redis_url:
+        # In-process jobs died with the previous process: pick their scans up again.
+        from app.tasks.scans import recover_in_process_scans
+
+        await recover_in_process_scans()
     yield
     from app import worker
 
@@ -111,6 +116,8 @@ TAGS = [
     {"name": "audit", "description": "The append-only audit log of a workspace."},
     {"name": "aws_accounts", "description": "Connecting AWS accounts through a read-only role with an External ID."},
     {"name": "scans", "description": "Scans of connected AWS accounts, with live progress."},
+    {"name": "findings", "description": "Findings across accounts: their lifecycle from scan to scan (new, changed, "
+                                        "resolved, reopened), history, summaries and trends."},
     {"name": "checks", "description": "The catalog of checks the scanner runs, with metadata and compliance mappings."},
     {"name": "frameworks", "description": "Compliance frameworks, their controls, and which checks serve each."},
     {"name": "templates", "description": "The CloudFormation templates customers deploy."},

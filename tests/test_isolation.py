@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from app.db import session_scope
 from app.models import Base, Membership, Role
+from tests.findings_helpers import coverage_of, make_account, record, record_scan
 from tests.ws_helpers import make_api_key, make_team, make_user, snapshot
 
 PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
@@ -52,10 +53,16 @@ def workspace_routes(app) -> list[tuple[str, str, str]]:
     return out
 
 
+# Parameters whose table name does not follow from the parameter's name.
+TABLE_ALIASES = {"scan_id": "scan_runs"}
+
+
 def _table_for(param: str):
     """`invitation_id` -> invitations, `key_id` -> api_keys, `account_id` -> aws_accounts, ..."""
     base = param.removesuffix("_id")
     owned = [t for t in Base.metadata.sorted_tables if "workspace_id" in t.c and "id" in t.c]
+    if param in TABLE_ALIASES:
+        return next(t for t in owned if t.name == TABLE_ALIASES[param])
     for candidates in (
         [f"{base}s", f"{base}es", base],
         [t.name for t in owned if t.name.endswith(f"_{base}s") or t.name.endswith(f"_{base}es")],
@@ -143,6 +150,10 @@ async def victim(client):
         )
     ).json()
     assert pending["status"] == "pending"
+    # An AWS account with a finished scan and its findings, so account, scan and finding routes get real ids.
+    account = await make_account(team.workspace_id, "victim-prod")
+    await record_scan(account, [record(account, "ec2_ebs_default_encryption", "us-east-1", "ebs", "FAIL")],
+                      coverage_of(["ec2_ebs_default_encryption"], ["us-east-1"]))
     return team
 
 
@@ -211,7 +222,7 @@ async def test_outsiders_get_404_and_change_nothing_on_every_workspace_route(cli
                 r = await client.get(url, headers=victim.owner.headers)
                 assert r.status_code == 200, f"{url} as the victim's owner: {r.status_code} {r.text[:200]}"
     really_filled = {p for _, how in fills.values() for p, v in how.items() if v == "real"}
-    assert {"workspace_id", "user_id", "invitation_id"} <= really_filled
+    assert {"workspace_id", "user_id", "invitation_id", "account_id", "scan_id", "finding_id"} <= really_filled
 
 
 async def test_outsiders_cannot_reach_victim_objects_through_their_own_workspace(

@@ -199,3 +199,25 @@ async def test_unauthenticated_and_viewer_cannot_start_scans(client, setup, sign
     assert r.status_code == 403
     r = await client.get(setup["base"], headers=viewer["headers"])
     assert r.status_code == 200
+
+
+async def test_in_process_restart_recovers_orphaned_scans(client, setup):
+    from app.tasks.scans import recover_in_process_scans
+
+    scan = (await client.post(setup["base"], headers=setup["h"])).json()
+    await run_queued_jobs()
+    before = {(f.uid, f.status) for f in (await _all_findings())}
+    # The process died mid-scan: the row still says running and nothing will run it.
+    async with session_scope() as s:
+        row = await s.get(ScanRun, uuid.UUID(scan["id"]))
+        row.status, row.finished_at = ScanStatus.running, None
+    assert await recover_in_process_scans() == 1
+    await run_queued_jobs()
+    body = (await client.get(f"{setup['base']}/{scan['id']}", headers=setup["h"])).json()
+    assert body["status"] == "succeeded" and body["attempts"] == 2
+    assert {(f.uid, f.status) for f in (await _all_findings())} == before
+
+
+async def _all_findings() -> list[Finding]:
+    async with session_scope() as s:
+        return list((await s.scalars(select(Finding))).all())

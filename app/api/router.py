@@ -8,6 +8,7 @@ from app.api import (
     auth,
     aws_accounts,
     checks,
+    findings,
     invitations,
     me,
     members,
@@ -17,6 +18,6 @@ from app.api import (
 )
 
 api_router = APIRouter(prefix="/v1")
-for module in (auth, me, workspaces, members, invitations, api_keys, audit, aws_accounts, scans, checks,
+for module in (auth, me, workspaces, members, invitations, api_keys, audit, aws_accounts, scans, findings, checks,
                templates):
     api_router.include_router(module.router)

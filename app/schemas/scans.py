@@ -24,12 +24,22 @@ class ScanProgress(BaseModel):
     errors: int = Field(default=0, description="AWS calls that failed for good; their checks report ERROR.")
 
 
+class ScanDeltas(BaseModel):
+    new: int = Field(default=0, description="Findings this scan produced for the first time.")
+    changed: int = Field(default=0, description="Findings whose status (PASS, FAIL, ERROR) changed.")
+    resolved: int = Field(default=0, description="Findings no longer produced where the scan looked without errors.")
+    reopened: int = Field(default=0, description="Resolved findings produced again.")
+    unchanged: int = Field(default=0, description="Findings produced again with the same status.")
+
+
 class ScanSummary(BaseModel):
     total: int = 0
     passed: int = 0
     failed: int = 0
     errored: int = 0
     failed_by_severity: dict[str, int] = Field(default_factory=dict)
+    deltas: ScanDeltas = Field(default_factory=ScanDeltas,
+                               description="How this scan changed the account's findings; zeros before it ends.")
 
 
 class CollectionErrorRead(BaseModel):

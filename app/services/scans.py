@@ -1,4 +1,7 @@
-"""Scans: start (one active per account), list, get, cancel, and the bulk upsert of their findings."""
+"""Scans: start (one active per account), list, get, cancel, and the summary of their results.
+
+Writing a scan's findings and their lifecycle lives in app.services.findings (`upsert_findings`, re-exported
+here for the callers that know it from this module)."""
 
 from __future__ import annotations
 
@@ -8,21 +11,21 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import Principal
 from app.db import after_commit
 from app.errors import Conflict, NotFound
-from app.models import AccountStatus, AwsAccount, Finding, ScanRun, ScanStatus
+from app.models import AccountStatus, AwsAccount, ScanRun, ScanStatus
 from app.pagination import PageParams, paginate
 from app.scanners.engine import FindingRecord
 from app.services import audit
 from app.services.aws_accounts import get_or_404 as get_account_or_404
+from app.services.findings import upsert_findings  # noqa: F401  (re-exported)
 from app.services.scoping import get_scoped_or_404, scoped
 
-UPSERT_CHUNK = 500
 SCANNABLE = (AccountStatus.connected, AccountStatus.degraded)
 
 
@@ -119,54 +122,6 @@ def summarize(records: Iterable[FindingRecord]) -> dict[str, Any]:
             failed_by_severity[r.severity] += 1
     return {"total": sum(statuses.values()), "passed": statuses["PASS"], "failed": statuses["FAIL"],
             "errored": statuses["ERROR"], "failed_by_severity": dict(failed_by_severity)}
-
-
-def _insert(session: AsyncSession):
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
-
-
-async def upsert_findings(session: AsyncSession, scan: ScanRun, records: list[FindingRecord]) -> None:
-    """Write a scan's results in bulk; the uid makes a re-run (after a crash) update, never duplicate."""
-    if not records:
-        return
-    now = datetime.now(UTC)
-    insert = _insert(session)
-    for start_at in range(0, len(records), UPSERT_CHUNK):
-        chunk = records[start_at:start_at + UPSERT_CHUNK]
-        rows = [{
-            "id": _new_id(), "workspace_id": scan.workspace_id, "aws_account_id": scan.aws_account_id,
-            "uid": r.uid, "source": r.source, "source_id": None, "check_id": r.check_id, "title": r.title,
-            "service": r.service, "category": r.category, "severity": r.severity, "status": r.status,
-            "region": r.region, "resource_type": r.resource_type, "resource_id": r.resource_id[:1024],
-            "resource_arn": r.resource_arn, "message": r.message, "compliance": r.compliance,
-            "details": r.details, "first_seen_at": now, "last_seen_at": now, "status_changed_at": now,
-            "resolved_at": None, "last_scan_id": scan.id,
-        } for r in chunk]
-        stmt = insert(Finding).values(rows)
-        excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[Finding.workspace_id, Finding.uid],
-            set_={
-                "status": excluded.status, "severity": excluded.severity, "title": excluded.title,
-                "category": excluded.category, "message": excluded.message, "resource_arn": excluded.resource_arn,
-                "compliance": excluded.compliance, "details": excluded.details,
-                "last_seen_at": excluded.last_seen_at, "last_scan_id": excluded.last_scan_id,
-                "resolved_at": None,
-                "status_changed_at": case((Finding.status != excluded.status, excluded.status_changed_at),
-                                          else_=Finding.status_changed_at),
-            },
-        )
-        await session.execute(stmt)
-
-
-def _new_id() -> uuid.UUID:
-    from app.models.base import uuid7
-
-    return uuid7()
 
 
 async def account_for_scan(session: AsyncSession, scan: ScanRun) -> AwsAccount:

@@ -1,5 +1,6 @@
 """Scan jobs. `run_scan_job` takes a scan id, reloads everything, and is safe to run twice: a finished scan
-is left alone, and a re-run after a crash repeats the whole scan and upserts by uid (no duplicates).
+is left alone, and a re-run after a crash repeats the whole scan and rewrites its results (no duplicates, no
+delta or history counted twice).
 `sweep_stale_scans` re-enqueues scans whose worker died; `reverify_connections` keeps account states true.
 """
 
@@ -19,11 +20,12 @@ from app.config import get_settings
 from app.db import session_scope
 from app.models import AccountStatus, AwsAccount, ScanRun, ScanStatus
 from app.scanners.base import Limits
-from app.scanners.engine import ScanPlan, run_scan
+from app.scanners.engine import ScanPlan, run_scan, select_checks
 from app.services import audit
 from app.services.aws_accounts import set_status
 from app.services.connection import AssumeAuditTrail, reverify, session_name
-from app.services.scans import SCANNABLE, enqueue_scan, summarize, upsert_findings
+from app.services.findings import Coverage, upsert_findings
+from app.services.scans import SCANNABLE, enqueue_scan, summarize
 
 log = structlog.get_logger(__name__)
 MAX_COLLECTION_ERRORS = 200
@@ -125,9 +127,10 @@ async def _run(ctx: dict[str, Any], scan_id: uuid.UUID) -> str:
         last_check = asyncio.get_running_loop().time()
 
     limits = Limits(concurrency=settings.scan_concurrency, per_service=settings.scan_per_service_concurrency)
+    plan = ScanPlan(regions=regions)
     try:
         async with asyncio.timeout(settings.scan_time_limit_seconds):
-            outcome = await run_scan(assumed, role.account_id, role.partition, ScanPlan(regions=regions),
+            outcome = await run_scan(assumed, role.account_id, role.partition, plan,
                                      limits=limits, progress=on_progress)
     except ScanCancelled:
         await trail.write_independent(workspace_id, account_pk, None)
@@ -147,11 +150,14 @@ async def _run(ctx: dict[str, Any], scan_id: uuid.UUID) -> str:
             scan.status, scan.finished_at, scan.error = ScanStatus.cancelled, datetime.now(UTC), "Cancelled by a user."
             await trail.write(session, workspace_id, account_pk, None)
             return "cancelled"
-        await upsert_findings(session, scan, outcome.findings)
+        # Only what this scan covered can be resolved by its silence: the checks of its plan, in the regions
+        # it scanned, where none of their inputs failed.
+        coverage = Coverage.of(select_checks(plan), outcome.regions, outcome.errors)
+        deltas = await upsert_findings(session, scan, outcome.findings, coverage)
         await trail.write(session, workspace_id, account_pk, None)
         errors = [e.model_dump() for e in outcome.errors]
         scan.collection_errors = errors[:MAX_COLLECTION_ERRORS]
-        scan.summary = summarize(outcome.findings)
+        scan.summary = {**summarize(outcome.findings), "deltas": deltas}
         scan.regions = outcome.regions
         scan.progress = {**(scan.progress or {}), "api_calls": outcome.stats.api_calls,
                          "throttled": outcome.stats.throttled, "errors": outcome.stats.errors}
@@ -162,7 +168,7 @@ async def _run(ctx: dict[str, Any], scan_id: uuid.UUID) -> str:
         await audit.record(session, workspace_id=workspace_id, actor=None, action="scan.finished",
                            target_type="scan", target_id=scan_id,
                            details={"status": scan.status.value, "findings": len(outcome.findings),
-                                    "api_calls": outcome.stats.api_calls})
+                                    "api_calls": outcome.stats.api_calls, "deltas": deltas})
     log.info("scan.finished", scan_id=str(scan_id), status=outcome.status, findings=len(outcome.findings),
              api_calls=outcome.stats.api_calls)
     return outcome.status
@@ -188,6 +194,19 @@ async def sweep_stale_scans(ctx: dict[str, Any]) -> int:
         await enqueue_scan(scan_id)
     if rows:
         log.warning("scan.requeued_stale", count=len(rows))
+    return len(rows)
+
+
+async def recover_in_process_scans() -> int:
+    """Single-process default (no Redis): jobs live in this process, so at start-up every queued or running
+    scan was orphaned by the previous process. Re-run them (same job id, idempotent)."""
+    async with session_scope() as session:
+        rows = (await session.scalars(select(ScanRun.id).where(
+            ScanRun.status.in_([ScanStatus.queued, ScanStatus.running])))).all()
+    for scan_id in rows:
+        await enqueue_scan(scan_id)
+    if rows:
+        log.warning("scan.recovered_after_restart", count=len(rows))
     return len(rows)
 
 
