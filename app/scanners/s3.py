@@ -164,7 +164,7 @@ class S3Collector(Collector):
         if any(isinstance(o, _BucketGone) for o in outcomes):
             # Deleted while we read it: not an error, and not part of the account any more.
             ctx.scan.inventory.errors[:] = [e for e in ctx.scan.inventory.errors
-                                            if not (e.resource_id == name and e.region == region)]
+                                            if not (e.resource_id == name and e.region in (region, GLOBAL))]
             return
         ctx.add(bucket)
 
