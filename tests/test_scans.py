@@ -201,11 +201,13 @@ async def test_unauthenticated_and_viewer_cannot_start_scans(client, setup, sign
     assert r.status_code == 200
 
 
-async def test_in_process_restart_recovers_orphaned_scans(client, setup):
+async def test_in_process_restart_recovers_orphaned_scans(client, setup, monkeypatch):
+    # Start-up recovery is the single-process default's (no Redis: arq retries its own jobs), so test that mode.
     from app.tasks.scans import recover_in_process_scans
 
     scan = (await client.post(setup["base"], headers=setup["h"])).json()
     await run_queued_jobs()
+    monkeypatch.setattr(get_settings(), "redis_url", None)
     before = {(f.uid, f.status) for f in (await _all_findings())}
     # The process died mid-scan: the row still says running and nothing will run it.
     async with session_scope() as s:
