@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
@@ -117,8 +117,7 @@ class Limits:
 class ScanContext:
     """One scan's clients, limits, stats and inventory. Use as `async with`."""
 
-    def __init__(self, provider: ClientProvider, inventory: Inventory, limits: Limits | None = None,
-                 on_call: Callable[[], None] | None = None) -> None:
+    def __init__(self, provider: ClientProvider, inventory: Inventory, limits: Limits | None = None) -> None:
         self.provider = provider
         self.inventory = inventory
         self.limits = limits or Limits()
@@ -128,7 +127,6 @@ class ScanContext:
         self._clients: dict[tuple[str, str], Any] = {}
         self._client_stacks: dict[tuple[str, str], AsyncExitStack] = {}
         self._client_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._on_call = on_call
 
     async def __aenter__(self) -> ScanContext:
         return self
@@ -163,8 +161,6 @@ class ScanContext:
             if stats.first_call_at is None:
                 stats.first_call_at = time.perf_counter()
             stats.calls_by_service[service] += 1
-            if self._on_call:
-                self._on_call()
 
         def _throttle(response: Any = None, **_: Any) -> None:
             if response and isinstance(response, tuple) and len(response) == 2 and isinstance(response[1], dict):

@@ -53,9 +53,8 @@ log = structlog.get_logger(__name__)
 PROBE_CONCURRENCY = 8
 LIVE_STATUSES = (AccountStatus.connected, AccountStatus.degraded)
 
-# "You may not": the role lacks the permission. AWS's common-errors list adds NotAuthorized ("You do not
-# have permission to perform this action") to the codes app.aws.errors knows.
-PROBE_DENIED_CODES = ACCESS_DENIED_CODES | {"NotAuthorized"}
+# "You may not": the role lacks the permission (app.aws.errors.ACCESS_DENIED_CODES, which includes the
+# common-errors NotAuthorized "You do not have permission to perform this action").
 # "You may, but this account does not use the service (here)": not a missing permission, and nothing for a
 # scan to read there, so the probe passes. Common to every query/JSON API: OptInRequired / (JSON)
 # SubscriptionRequiredException "The AWS access key ID needs a subscription for the service"; EC2 sends
@@ -75,7 +74,7 @@ def probe_outcome(client: str, code: str) -> str:
     """How a failed probe counts: "passed" (service not enabled), "denied" or "error"."""
     if code in SERVICE_NOT_ENABLED_CODES or code in SERVICE_NOT_ENABLED_BY_SERVICE.get(client, ()):
         return "passed"
-    return "denied" if code in PROBE_DENIED_CODES else "error"
+    return "denied" if code in ACCESS_DENIED_CODES else "error"
 
 
 class RoleNotAssumable(DomainError):
@@ -224,7 +223,7 @@ async def inspect_role(arn: RoleArn, account: AwsAccount, trail: AssumeAuditTrai
         # only cannot see who else the role trusts, so this degrades the connection instead of refusing it.
         err = AwsCallError.from_exception(exc, service="iam", operation="GetRole")
         missing.append({"service": "iam", "action": "iam:GetRole",
-                        "reason": "denied" if err.code in PROBE_DENIED_CODES else "error",
+                        "reason": "denied" if err.code in ACCESS_DENIED_CODES else "error",
                         "error_code": err.code, "message": err.message[:300]})
     else:
         problems = trust_policy_problems(_policy_document(role.get("AssumeRolePolicyDocument")), scanner_arn)

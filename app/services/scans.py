@@ -11,14 +11,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import Principal
 from app.db import after_commit
 from app.errors import Conflict, NotFound
-from app.models import AccountStatus, AwsAccount, ScanRun, ScanStatus
+from app.models import AccountStatus, ScanRun, ScanStatus
 from app.pagination import PageParams, paginate
 from app.scanners.engine import FindingRecord
 from app.services import audit
@@ -122,7 +121,3 @@ def summarize(records: Iterable[FindingRecord]) -> dict[str, Any]:
             failed_by_severity[r.severity] += 1
     return {"total": sum(statuses.values()), "passed": statuses["PASS"], "failed": statuses["FAIL"],
             "errored": statuses["ERROR"], "failed_by_severity": dict(failed_by_severity)}
-
-
-async def account_for_scan(session: AsyncSession, scan: ScanRun) -> AwsAccount:
-    return (await session.scalars(select(AwsAccount).where(AwsAccount.id == scan.aws_account_id))).one()
