@@ -118,6 +118,10 @@ TAGS = [
     {"name": "scans", "description": "Scans of connected AWS accounts, with live progress."},
     {"name": "findings", "description": "Findings across accounts: their lifecycle from scan to scan (new, changed, "
                                         "resolved, reopened), history, summaries and trends."},
+    {"name": "mutes", "description": "Mute rules: accepted risk on a finding or a rule over check, account, region, "
+                                     "resource pattern or tag, with a reason, an owner and an optional expiry."},
+    {"name": "exports", "description": "Findings of a scan or a filtered set as JSON, CSV, OCSF, ASFF or an HTML "
+                                       "report, streamed."},
     {"name": "checks", "description": "The catalog of checks the scanner runs, with metadata and compliance mappings."},
     {"name": "frameworks", "description": "Compliance frameworks, their controls, and which checks serve each."},
     {"name": "templates", "description": "The CloudFormation templates customers deploy."},

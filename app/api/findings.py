@@ -30,7 +30,7 @@ from app.schemas.findings import (
 )
 from app.services import findings as service
 from app.services.catalog import check_read
-from app.services.findings import FindingFilter, FindingSort, SortOrder
+from app.services.findings import FindingFilter, FindingSort, MutedFilter, SortOrder
 
 router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["findings"])
 
@@ -61,6 +61,7 @@ def _many(description: str, alias: str | None = None):
 def _read(finding: Finding, delta: FindingDelta | None = None) -> FindingRead:
     out = FindingRead.model_validate(finding)
     out.last_delta = delta
+    out.muted = service.is_muted(finding)
     return out
 
 
@@ -77,11 +78,12 @@ def _bucket(b: service.Bucket) -> CountBucket:
 
 
 @router.get("/findings", name="findings_list", response_model=FindingPage, summary="List findings",
-            description="The workspace's findings (every account: the organization view), open ones unless "
-                        "`include_resolved=true`. Filters combine with AND; a repeated filter matches any of its "
-                        "values. `delta` matches the finding's delta in its account's latest scan. Sorted by "
-                        "severity (then id), `last_seen` or `first_seen`, newest or highest first unless "
-                        "`order=asc`; the cursor carries the sort, so pages stay exact under any order.",
+            description="The workspace's findings (every account: the organization view), open and unmuted ones "
+                        "unless `include_resolved=true` or `muted=include|only`. Filters combine with AND; a "
+                        "repeated filter matches any of its values. `delta` matches the finding's delta in its "
+                        "account's latest scan. Sorted by severity (then id), `last_seen` or `first_seen`, newest "
+                        "or highest first unless `order=asc`; the cursor carries the sort, so pages stay exact "
+                        "under any order.",
             responses=error_responses(401, 404, 422))
 async def findings_list(
     ctx: WorkspaceViewer, session: SessionDep, params: Annotated[PageParams, Depends(page_params)],
@@ -101,6 +103,8 @@ async def findings_list(
     last_seen_since: Annotated[Moment | None, Query(description="Last seen at or after.")] = None,
     last_seen_until: Annotated[Moment | None, Query(description="Last seen before.")] = None,
     include_resolved: Annotated[bool, Query(description="Include resolved findings.")] = False,
+    muted: Annotated[MutedFilter, Query(description="Muted findings: left out (`exclude`), listed with the rest "
+                                                    "(`include`), or listed alone (`only`).")] = MutedFilter.exclude,
     sort: Annotated[FindingSort, Query(description="Sort key; ties are broken by id.")] = FindingSort.severity,
     order: Annotated[SortOrder, Query(description="Sort direction.")] = SortOrder.desc,
 ):
@@ -108,14 +112,16 @@ async def findings_list(
         account_ids=account_id, regions=region, services=service_name, categories=category, check_ids=check_id,
         severities=[s.value for s in severity] if severity else None, statuses=status, sources=source,
         deltas=delta, resource=resource, first_seen_since=first_seen_since, first_seen_until=first_seen_until,
-        last_seen_since=last_seen_since, last_seen_until=last_seen_until, include_resolved=include_resolved)
+        last_seen_since=last_seen_since, last_seen_until=last_seen_until, include_resolved=include_resolved,
+        muted=muted)
     rows, cursor = await service.list_findings(session, ctx.id, filters, params, sort, order)
     return FindingPage(items=[_read(f, d) for f, d in rows], next_cursor=cursor)
 
 
 @router.get("/findings/summary", name="findings_summary", response_model=FindingSummary,
             summary="Summarize findings",
-            description="Open findings counted by status, severity, category and account, the number resolved, and "
+            description="Open, unmuted findings counted by status, severity, category and account, the numbers "
+                        "resolved and muted, and "
                         "the trend of the latest scans (pass/fail/error and deltas). For the whole workspace, or "
                         "one account with `account_id`.",
             responses=error_responses(401, 404, 422))
@@ -125,7 +131,7 @@ async def findings_summary(
     scans: Annotated[int, Query(ge=1, le=100, description="How many scans the trend covers.")] = 10,
 ):
     s = await service.summary(session, ctx.id, account_id, scans)
-    return FindingSummary(open=_bucket(s.totals), resolved=s.resolved,
+    return FindingSummary(open=_bucket(s.totals), resolved=s.resolved, muted=s.muted,
                           by_severity=[_bucket(b) for b in s.by_severity],
                           by_category=[_bucket(b) for b in s.by_category],
                           by_account=[_bucket(b) for b in s.by_account],

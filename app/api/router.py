@@ -8,16 +8,18 @@ from app.api import (
     auth,
     aws_accounts,
     checks,
+    exports,
     findings,
     invitations,
     me,
     members,
+    mutes,
     scans,
     templates,
     workspaces,
 )
 
 api_router = APIRouter(prefix="/v1")
-for module in (auth, me, workspaces, members, invitations, api_keys, audit, aws_accounts, scans, findings, checks,
-               templates):
+for module in (auth, me, workspaces, members, invitations, api_keys, audit, aws_accounts, scans, findings, mutes,
+               exports, checks, templates):
     api_router.include_router(module.router)

@@ -68,6 +68,9 @@ class Finding(IdMixin, Base):
         Index("ix_findings_workspace_account", "workspace_id", "aws_account_id"),
         Index("ix_findings_workspace_status_severity", "workspace_id", "status", "severity"),
         Index("ix_findings_workspace_check", "workspace_id", "check_id"),
+        # Keyset pages sorted by last or first seen.
+        Index("ix_findings_workspace_last_seen", "workspace_id", "last_seen_at", "id"),
+        Index("ix_findings_workspace_first_seen", "workspace_id", "first_seen_at", "id"),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -85,6 +88,7 @@ class Finding(IdMixin, Base):
     resource_type: Mapped[str] = mapped_column(String(128))
     resource_id: Mapped[str] = mapped_column(String(1024))
     resource_arn: Mapped[str | None] = mapped_column(String(2048))
+    resource_tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     message: Mapped[str] = mapped_column(Text)
     compliance: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -93,3 +97,7 @@ class Finding(IdMixin, Base):
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
     last_scan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("scan_runs.id", ondelete="SET NULL"))
+    # The active mute rule that covers it (kept in step by app.services.mutes); muted while muted_until is None
+    # or in the future, so a mute expires on time even before the expiry job has run.
+    mute_rule_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("mute_rules.id", ondelete="SET NULL"))
+    muted_until: Mapped[datetime | None]

@@ -70,6 +70,8 @@ class FindingRecord:
     source: str
     compliance: dict[str, list[str]]
     details: dict[str, Any] = field(default_factory=dict)
+    resource_tags: dict[str, str] = field(default_factory=dict)   # the resource's tags (mute rules match them)
+    source_id: str | None = None      # the source's own finding id (Security Hub, GuardDuty); None for checks
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -208,7 +210,8 @@ async def run_scan(provider: ClientProvider, account_id: str, partition: str = "
             raise error from None
         await tracker.emit(force=True)
 
-    findings = [record for entry in checks for record in _records(entry, inventory)]
+    tags = _tags_by_resource(inventory)
+    findings = [record for entry in checks for record in _records(entry, inventory, tags)]
     return ScanOutcome(
         account_id=account_id, partition=partition, regions=regions,
         status="partial" if inventory.errors else "succeeded", findings=findings,
@@ -217,8 +220,16 @@ async def run_scan(provider: ClientProvider, account_id: str, partition: str = "
     )
 
 
-def _records(entry: CatalogEntry, inventory: Inventory) -> list[FindingRecord]:
+def _tags_by_resource(inventory: Inventory) -> dict[tuple[str, str], dict[str, str]]:
+    """(region, resource id) -> the resource's tags, for the resources that have any."""
+    return {(r.region, r.resource_id): r.tags for resources in inventory.resources.values()
+            for r in resources if r.tags}
+
+
+def _records(entry: CatalogEntry, inventory: Inventory,
+             tags: dict[tuple[str, str], dict[str, str]] | None = None) -> list[FindingRecord]:
     meta = entry.meta
+    tags = tags or {}
     out = []
     for result in evaluate(entry.spec, inventory):
         out.append(FindingRecord(
@@ -228,6 +239,7 @@ def _records(entry: CatalogEntry, inventory: Inventory) -> list[FindingRecord]:
             region=result.region, account_id=inventory.account_id, resource_type=result.resource_type,
             resource_id=result.resource_id, resource_arn=result.resource_arn, message=result.message,
             source="cloudwizard", compliance=meta.compliance, details=result.details,
+            resource_tags=tags.get((result.region, result.resource_id), {}),
         ))
     return out
 

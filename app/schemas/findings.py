@@ -45,6 +45,11 @@ class FindingRead(ResponseModel):
     status_changed_at: datetime = Field(description="When its status last changed, or it was resolved or reopened.")
     resolved_at: datetime | None
     last_scan_id: uuid.UUID | None = Field(description="The last scan that produced it.")
+    resource_tags: dict[str, str] = Field(description="The resource's tags when it was last seen.")
+    mute_rule_id: uuid.UUID | None = Field(description="The mute rule that covers it, if any.")
+    muted_until: datetime | None = Field(description="When that rule expires; null if it does not.")
+    muted: bool = Field(default=False, description="Covered by a mute rule that has not expired: accepted risk, "
+                                                   "left out of lists and counts unless asked for.")
     last_delta: FindingDelta | None = Field(
         default=None, description="Its delta in its account's latest scan; null if that scan did not cover it. "
                                   + DELTA_HELP)
@@ -117,8 +122,9 @@ class TrendPoint(BaseModel):
 
 
 class FindingSummary(BaseModel):
-    open: CountBucket = Field(description="Open findings by status.")
+    open: CountBucket = Field(description="Open, unmuted findings by status.")
     resolved: int = Field(description="Findings resolved and not reopened.")
+    muted: int = Field(default=0, description="Open findings covered by a live mute rule (not counted above).")
     by_severity: list[CountBucket] = Field(description="Open findings per severity, critical first.")
     by_category: list[CountBucket] = Field(description="Open findings per category.")
     by_account: list[CountBucket] = Field(description="Open findings per AWS account, most failures first.")

@@ -205,11 +205,11 @@ async def upsert_findings(session: AsyncSession, scan: ScanRun, records: Sequenc
             previous = base.status
         rows.append({
             "id": row.id if row is not None else uuid7(), "workspace_id": ws, "aws_account_id": scan.aws_account_id,
-            "uid": r.uid, "source": r.source, "source_id": None, "check_id": r.check_id, "title": r.title,
+            "uid": r.uid, "source": r.source, "source_id": r.source_id, "check_id": r.check_id, "title": r.title,
             "service": r.service, "category": r.category, "severity": r.severity, "status": r.status,
             "region": r.region, "resource_type": r.resource_type, "resource_id": r.resource_id[:1024],
-            "resource_arn": r.resource_arn, "message": r.message, "compliance": r.compliance,
-            "details": r.details, "first_seen_at": now, "last_seen_at": now,
+            "resource_arn": r.resource_arn, "resource_tags": r.resource_tags, "message": r.message,
+            "compliance": r.compliance, "details": r.details, "first_seen_at": now, "last_seen_at": now,
             "status_changed_at": (row.status_changed_at if delta == FindingDelta.unchanged and row is not None
                                   else now),
             "resolved_at": None, "last_scan_id": scan.id,
@@ -255,8 +255,8 @@ async def _upsert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> dic
         index_elements=[table.c.workspace_id, table.c.uid],
         set_={name: excluded[name] for name in (
             "aws_account_id", "status", "severity", "title", "service", "category", "resource_type", "resource_id",
-            "message", "resource_arn", "compliance", "details", "last_seen_at", "last_scan_id", "resolved_at",
-            "status_changed_at")},
+            "message", "resource_arn", "resource_tags", "compliance", "details", "last_seen_at", "last_scan_id",
+            "resolved_at", "status_changed_at")},
     ).returning(table.c.id, table.c.uid)
     ids: dict[str, uuid.UUID] = {}
     for chunk in _chunks(rows, 1000):
@@ -336,6 +336,24 @@ class SortOrder(enum.StrEnum):
     asc = "asc"
 
 
+class MutedFilter(enum.StrEnum):
+    exclude = "exclude"   # what needs attention: muted findings left out
+    include = "include"   # muted and unmuted
+    only = "only"         # only muted findings
+
+
+def muted_clause(now: datetime | None = None):
+    """True where a finding is muted now: a live rule covers it and that rule has not expired. The expiry job
+    unlinks expired rules later; comparing muted_until here makes a mute end exactly on time."""
+    now = now or datetime.now(UTC)
+    return and_(Finding.mute_rule_id.is_not(None), or_(Finding.muted_until.is_(None), Finding.muted_until > now))
+
+
+def is_muted(finding: Finding, now: datetime | None = None) -> bool:
+    now = now or datetime.now(UTC)
+    return finding.mute_rule_id is not None and (finding.muted_until is None or finding.muted_until > now)
+
+
 @dataclass
 class FindingFilter:
     account_ids: list[uuid.UUID] | None = None
@@ -353,6 +371,7 @@ class FindingFilter:
     last_seen_since: datetime | None = None
     last_seen_until: datetime | None = None
     include_resolved: bool = False
+    muted: MutedFilter = MutedFilter.exclude
 
 
 _severity_rank = case(SEVERITY_RANK, value=Finding.severity, else_=-1)
@@ -433,6 +452,10 @@ def _apply_filter(stmt, f: FindingFilter):
             stmt = stmt.where(column < until)
     if not f.include_resolved:
         stmt = stmt.where(Finding.resolved_at.is_(None))
+    if f.muted == MutedFilter.exclude:
+        stmt = stmt.where(~muted_clause())
+    elif f.muted == MutedFilter.only:
+        stmt = stmt.where(muted_clause())
     return stmt
 
 
@@ -546,6 +569,7 @@ class Bucket:
 class Summary:
     totals: Bucket
     resolved: int
+    muted: int
     by_severity: list[Bucket]
     by_category: list[Bucket]
     by_account: list[Bucket]
@@ -554,12 +578,16 @@ class Summary:
 
 async def summary(session: AsyncSession, ws: uuid.UUID, account_id: uuid.UUID | None = None,
                   trend_scans: int = 10) -> Summary:
-    """Open findings counted by status, severity, category and account, and the last scans' counts and deltas."""
+    """Open, unmuted findings counted by status, severity, category and account; the resolved and muted ones
+    counted apart; and the last scans' counts and deltas."""
     base = scoped(Finding, ws)
     if account_id is not None:
         base = base.where(Finding.aws_account_id == account_id)
+    now = datetime.now(UTC)
+    muted = await session.scalar(base.where(Finding.resolved_at.is_(None), muted_clause(now))
+                                 .with_only_columns(func.count()))
     groups = (await session.execute(
-        base.where(Finding.resolved_at.is_(None))
+        base.where(Finding.resolved_at.is_(None), ~muted_clause(now))
         .with_only_columns(Finding.severity, Finding.category, Finding.aws_account_id, Finding.status,
                            func.count())
         .group_by(Finding.severity, Finding.category, Finding.aws_account_id, Finding.status))).all()
@@ -583,7 +611,7 @@ async def summary(session: AsyncSession, ws: uuid.UUID, account_id: uuid.UUID | 
         scans = scans.where(ScanRun.aws_account_id == account_id)
     trend = list((await session.scalars(scans.order_by(ScanRun.id.desc()).limit(trend_scans))).all())
     trend.reverse()
-    return Summary(totals=totals, resolved=resolved or 0, by_severity=list(severities.values()),
+    return Summary(totals=totals, resolved=resolved or 0, muted=muted or 0, by_severity=list(severities.values()),
                    by_category=sorted(categories.values(), key=lambda b: b.key),
                    by_account=sorted(accounts.values(), key=lambda b: (-b.failed, b.label or "", b.key)),
                    trend=trend)

@@ -16,7 +16,7 @@ JobFunction = Callable[..., Awaitable[Any]]
 
 # Modules are imported by name, on first use, so that a job module may itself import app.worker
 # (to enqueue follow-up jobs) without an import cycle.
-JOB_MODULES: tuple[str, ...] = ("app.tasks.maintenance", "app.tasks.scans")
+JOB_MODULES: tuple[str, ...] = ("app.tasks.maintenance", "app.tasks.mutes", "app.tasks.scans")
 
 
 def job_functions() -> dict[str, JobFunction]:

@@ -1,0 +1,3 @@
+"""Mute rule jobs (being built)."""
+
+JOBS: list = []
