@@ -56,6 +56,10 @@ class Settings(BaseSettings):
         default=300, ge=30, description="A running scan without a heartbeat this long is presumed dead and re-run.")
     scan_concurrency: int = Field(default=32, ge=1, le=256, description="AWS calls in flight per scan.")
     scan_per_service_concurrency: int = Field(default=8, ge=1, le=64)
+    scan_results_retention_days: int = Field(
+        default=400, ge=7,
+        description="Per-finding results of a scan (what it said of each finding) are removed after this many "
+        "days; the scan, its counts, the findings and their history stay. Each account's latest results are kept.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins of the SPA: comma-separated, or a JSON list.")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -62,6 +62,10 @@ class Conflict(DomainError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class Gone(DomainError):
+    status, slug, title = 410, "gone", "No longer available"
+
+
 class InvalidInput(DomainError):
     """A request that is well-formed but not acceptable; `errors` names the fields."""
 
@@ -193,6 +197,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "Malformed request.", 401: "Missing, invalid or expired credentials.",
         403: "Authenticated but not allowed (role too low, or a user-only operation).",
         404: "No such object in a workspace you belong to.", 409: "Conflicts with the current state.",
+        410: "Existed, but was removed under the retention policy.",
         413: "Request body too large.", 422: "Invalid fields; `errors` lists them.",
         429: "Rate limited; see the Retry-After header.", 503: "A dependency is unavailable.",
     }

@@ -57,6 +57,8 @@ class ScanRun(IdMixin, Base):
     progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     collection_errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Set when retention removed its per-finding results (scan_findings); its counts stay in `summary`.
+    results_purged_at: Mapped[datetime | None]
 
 
 class Finding(IdMixin, Base):

@@ -67,6 +67,8 @@ class ScanRead(ResponseModel):
     regions: list[str]
     progress: ScanProgress
     summary: ScanSummary
+    results_purged_at: datetime | None = Field(
+        default=None, description="When retention removed its per-finding results; its counts stay in `summary`.")
     collection_errors: list[CollectionErrorRead] = Field(
         description="AWS calls that failed (first 200); checks that depended on them report ERROR.")
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.aws.permissions import load_declarations
 from app.checks.base import Severity
 from app.checks.catalog import CatalogEntry, catalog
-from app.errors import InvalidInput, NotFound
+from app.errors import Gone, InvalidInput, NotFound
 from app.models import AwsAccount, Finding, FindingDelta, FindingEvent, ScanFinding, ScanRun, ScanStatus
 from app.models.base import uuid7
 from app.pagination import PageParams
@@ -525,6 +525,9 @@ async def list_scan_findings(session: AsyncSession, ws: uuid.UUID, account_id: u
     scan = await get_scoped_or_404(session, ScanRun, ws, scan_id, what="Scan")
     if scan.aws_account_id != account_id:
         raise NotFound("Scan not found.")
+    if scan.results_purged_at is not None:
+        raise Gone("This scan's per-finding results were removed under the retention policy "
+                   "(CW_SCAN_RESULTS_RETENTION_DAYS); its counts and deltas remain on the scan.")
     stmt = (scoped(ScanFinding, ws).where(ScanFinding.scan_id == scan.id)
             .join(Finding, Finding.id == ScanFinding.finding_id).add_columns(Finding))
     if deltas:
