@@ -14,12 +14,13 @@ from app.api import (
     me,
     members,
     mutes,
+    overview,
     scans,
     templates,
     workspaces,
 )
 
 api_router = APIRouter(prefix="/v1")
-for module in (auth, me, workspaces, members, invitations, api_keys, audit, aws_accounts, scans, findings, mutes,
-               exports, checks, templates):
+for module in (auth, me, workspaces, members, invitations, api_keys, audit, aws_accounts, scans, overview, findings,
+               mutes, exports, checks, templates):
     api_router.include_router(module.router)
