@@ -198,6 +198,36 @@ async def test_credential_report_user_checks_on_moto(aws_fake):
     assert finding.resource_type == "AwsIamUser" and finding.region == GLOBAL
 
 
+async def test_a_credential_report_that_never_finishes_is_an_error_not_a_hang(aws_fake, monkeypatch):
+    """AWS answers STARTED/INPROGRESS while it builds the report; past the wait limit the report's checks are
+    ERROR (the scan partial) and everything else still evaluates."""
+    import app.scanners.iam as iam_scanner
+
+    _user(_iam(aws_fake), "console-nomfa", console=True)
+    monkeypatch.setattr(iam_scanner, "REPORT_MAX_WAIT_SECONDS", 0.6)
+    monkeypatch.setattr(iam_scanner, "REPORT_POLL_DELAYS", (0.05, 0.1))
+    held = aws_fake._http.post("/_cwfake/iam/credential-report",
+                               content=json.dumps({"account_id": CUSTOMER_ACCOUNT, "pending": True}))
+    assert held.status_code == 200, held.text
+    before = _iam_calls(aws_fake)
+    out = await scan("iam_user_console_mfa_enabled", "iam_root_mfa_enabled", "iam_password_policy_minimum_length_14")
+    polls = _iam_calls(aws_fake).get("iam:GenerateCredentialReport", 0) - before.get("iam:GenerateCredentialReport", 0)
+    assert polls >= 3                                  # it kept asking, within the limit
+    assert _iam_calls(aws_fake).get("iam:GetCredentialReport", 0) == before.get("iam:GetCredentialReport", 0)
+    assert out.status == "partial"
+    assert [(e.action, e.code) for e in out.errors] == [("iam:GetCredentialReport", "ReportNotReady")]
+    by_check = {f.check_id: f.status for f in out.findings}
+    assert by_check["iam_user_console_mfa_enabled"] == "ERROR" and by_check["iam_root_mfa_enabled"] == "ERROR"
+    assert by_check["iam_password_policy_minimum_length_14"] in ("PASS", "FAIL")
+
+    # Released, the same scan completes.
+    aws_fake._http.post("/_cwfake/iam/credential-report",
+                        content=json.dumps({"account_id": CUSTOMER_ACCOUNT, "pending": False})).raise_for_status()
+    again = await scan("iam_user_console_mfa_enabled")
+    assert again.status == "succeeded"
+    assert status_map(again, "iam_user_console_mfa_enabled") == {"console-nomfa": "FAIL"}
+
+
 def test_unused_credentials_45_and_90_days():
     inv = inventory(
         report_user("fresh", password=True, password_used_days=3, keys=(key(1, created_days=400, used_days=1),)),

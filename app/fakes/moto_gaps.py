@@ -5,6 +5,9 @@
 - lambda ListFunctionUrlConfigs: not implemented (moto answers an HTML 404).
 - ec2 DescribeSnapshots with RestorableByUserIds: moto ignores the filter and lists every snapshot.
 - ssm DescribeInstanceInformation: not implemented (HTTP 500); the fake's accounts manage no instances.
+- iam GenerateCredentialReport: moto's, unless an account's report is held "in progress" through
+      POST /_cwfake/iam/credential-report {"account_id": "...", "pending": true}
+  which makes it answer STARTED/INPROGRESS (as AWS does for a large account) until released with false.
 """
 
 from __future__ import annotations
@@ -13,12 +16,22 @@ import base64
 import csv
 import io
 import time
+from typing import Any
 from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Response
 
-from app.fakes.aws import FakeCall, ec2_response, error_response, handler, json_response, query_response
+from app.fakes.aws import (
+    CONTROL_HANDLERS,
+    RESET_HOOKS,
+    FakeCall,
+    ec2_response,
+    error_response,
+    handler,
+    json_response,
+    query_response,
+)
 
 _ROOT_DEFAULTS = {
     "password_enabled": "not_supported", "password_last_used": "N/A", "password_last_changed": "not_supported",
@@ -29,6 +42,31 @@ _ROOT_DEFAULTS = {
     "access_key_2_last_used_region": "N/A", "access_key_2_last_used_service": "N/A", "cert_1_active": "false",
     "cert_1_last_rotated": "N/A", "cert_2_active": "false", "cert_2_last_rotated": "N/A",
 }
+
+
+# Accounts whose credential report never finishes generating.
+_pending_reports: set[str] = set()
+RESET_HOOKS.append(_pending_reports.clear)
+
+
+def _hold_credential_report(body: Any) -> tuple[Any, int]:
+    if not isinstance(body, dict) or set(body) - {"account_id", "pending"}:
+        raise ValueError('expected {"account_id": "...", "pending": true|false}')
+    account, pending = body.get("account_id"), body.get("pending")
+    if not isinstance(account, str) or not account.isdigit() or len(account) != 12 or not isinstance(pending, bool):
+        raise ValueError("account_id must be a 12-digit account id and pending a boolean")
+    (_pending_reports.add if pending else _pending_reports.discard)(account)
+    return {"account_id": account, "pending": pending}, 200
+
+
+CONTROL_HANDLERS[("POST", "iam/credential-report")] = _hold_credential_report
+
+
+@handler("iam", "GenerateCredentialReport")
+def _generate_credential_report(call: FakeCall) -> Response | None:
+    if call.account_id not in _pending_reports:
+        return None   # moto's own answer
+    return query_response(call, "<State>INPROGRESS</State><Description>Report generation in progress.</Description>")
 
 
 @handler("iam", "GetCredentialReport")
