@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import app.checks.iam  # noqa: F401 - registers the checks
-from app.aws.session import CallerCredentials
 from app.checks.base import CHECKS, Result, evaluate
 from app.scanners.base import GLOBAL, CollectionError, Inventory, Resource
-from app.scanners.engine import FindingRecord, ScanOutcome, ScanPlan, run_scan
+from app.scanners.engine import FindingRecord, ScanOutcome
 from app.scanners.iam import AccessKeyState, IamRole, IamRootAccount, IamUserCredentials
 from tests.aws_fixtures import CUSTOMER_ACCOUNT
+from tests.check_helpers import fixture_inventory
+from tests.check_helpers import scan as scan_checks
 
 ROOT_ARN = f"arn:aws:iam::{CUSTOMER_ACCOUNT}:root"
 
@@ -54,12 +55,7 @@ def role(name: str, trust: dict[str, Any] | None = None, *, created_days: float 
 
 def inventory(*resources: Resource, errors: tuple[CollectionError, ...] = (),
               regions: tuple[str, ...] = ("us-east-1",)) -> Inventory:
-    inv = Inventory(account_id=CUSTOMER_ACCOUNT, regions=list(regions))
-    for resource in resources:
-        inv.add(resource)
-    for error in errors:
-        inv.record_error(error)
-    return inv
+    return fixture_inventory(*resources, errors=errors, regions=regions)
 
 
 def denied(action: str, *, region: str = GLOBAL, resource_id: str | None = None) -> CollectionError:
@@ -83,8 +79,7 @@ def statuses(check_id: str, inv: Inventory) -> dict[str, str]:
 
 
 async def scan(*checks: str, regions: tuple[str, ...] = ("us-east-1",)) -> ScanOutcome:
-    return await run_scan(CallerCredentials(), CUSTOMER_ACCOUNT,
-                          plan=ScanPlan(regions=list(regions), checks=set(checks)))
+    return await scan_checks(checks, regions)
 
 
 def findings(outcome: ScanOutcome) -> dict[str, dict[str, FindingRecord]]:

@@ -8,28 +8,26 @@ from typing import Any
 
 import httpx
 
-from app.aws.session import CallerCredentials
-from app.checks.base import CHECKS, Result, Status, evaluate
-from app.checks.catalog import load_check_modules
+from app.checks.base import Result, Status
 from app.checks.filter_patterns import MONITORED_BY_CHECK
-from app.scanners.base import CollectionError, Inventory, Resource
-from app.scanners.engine import FindingRecord, ScanOutcome, ScanPlan, run_scan
+from app.scanners.engine import FindingRecord, ScanOutcome
 from tests.aws_fixtures import CUSTOMER_ACCOUNT, AwsFake
 
-REGION = "us-east-1"
+# Re-exported: the check tests import these from their domain's helpers.
+from tests.check_helpers import (  # noqa: F401
+    REGION,
+    evaluate_on,
+    findings_of,
+    only,
+    scan,
+)
+
 TRAIL_BUCKET = "cw-test-trail-logs"
 LOG_GROUP = "cw-test-trail-group"
 
-load_check_modules()
-
-
-async def scan(checks: set[str], regions: list[str] | None = None) -> ScanOutcome:
-    return await run_scan(CallerCredentials(), CUSTOMER_ACCOUNT,
-                          plan=ScanPlan(regions=regions or [REGION], checks=checks))
-
 
 def findings(outcome: ScanOutcome, check_id: str, region: str | None = None) -> list[FindingRecord]:
-    return [f for f in outcome.findings if f.check_id == check_id and (region is None or f.region == region)]
+    return findings_of(outcome, check_id, region=region)
 
 
 def one(outcome: ScanOutcome, check_id: str, region: str | None = None,
@@ -41,21 +39,6 @@ def one(outcome: ScanOutcome, check_id: str, region: str | None = None,
 
 def by_region(outcome: ScanOutcome, check_id: str) -> dict[str, str]:
     return {f.region: f.status for f in findings(outcome, check_id)}
-
-
-def evaluate_on(check_id: str, *resources: Resource, errors: list[CollectionError] | None = None,
-                regions: list[str] | None = None) -> list[Result]:
-    inventory = Inventory(account_id=CUSTOMER_ACCOUNT, regions=regions or [REGION])
-    for resource in resources:
-        inventory.add(resource)
-    for error in errors or []:
-        inventory.record_error(error)
-    return list(evaluate(CHECKS[check_id], inventory))
-
-
-def only(results: list[Result]) -> Result:
-    assert len(results) == 1, [(r.status, r.message) for r in results]
-    return results[0]
 
 
 def assert_status(result: Result | FindingRecord, expected: Status | str, *fragments: str) -> None:
