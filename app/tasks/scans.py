@@ -25,6 +25,7 @@ from app.services import audit
 from app.services.aws_accounts import set_status
 from app.services.connection import AssumeAuditTrail, reverify, session_name
 from app.services.findings import Coverage, upsert_findings
+from app.services.mutes import apply_mutes
 from app.services.scans import SCANNABLE, enqueue_scan, summarize
 
 log = structlog.get_logger(__name__)
@@ -154,6 +155,8 @@ async def _run(ctx: dict[str, Any], scan_id: uuid.UUID) -> str:
         # it scanned, where none of their inputs failed.
         coverage = Coverage.of(select_checks(plan), outcome.regions, outcome.errors)
         deltas = await upsert_findings(session, scan, outcome.findings, coverage)
+        # New findings that an existing rule covers arrive muted.
+        await apply_mutes(session, workspace_id, account_ids=[account_pk])
         await trail.write(session, workspace_id, account_pk, None)
         errors = [e.model_dump() for e in outcome.errors]
         scan.collection_errors = errors[:MAX_COLLECTION_ERRORS]
