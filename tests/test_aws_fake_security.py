@@ -92,6 +92,32 @@ def test_guardduty_sample_findings_and_unknown_detectors(aws_fake):
     assert aws_fake.client("guardduty", "eu-west-1").list_findings(DetectorId=other)["FindingIds"] == []
 
 
+def test_guardduty_archive_unarchive_and_delete_detector(aws_fake):
+    gd = aws_fake.client("guardduty")
+    detector = gd.create_detector(Enable=True)["DetectorId"]
+    kept, archived = seed_guardduty_findings(aws_fake, "us-east-1", [{"type": "Trojan:EC2/DNSDataExfiltration"},
+                                                                     {"type": "Recon:EC2/PortProbeUnprotectedPort"}])
+    active = {"Criterion": {"service.archived": {"Equals": ["false"]}}}
+    before = gd.get_findings(DetectorId=detector, FindingIds=[archived])["Findings"][0]["UpdatedAt"]
+    gd.archive_findings(DetectorId=detector, FindingIds=[archived, "0" * 32])   # unknown ids are ignored
+    assert gd.list_findings(DetectorId=detector, FindingCriteria=active)["FindingIds"] == [kept]
+    [finding] = gd.get_findings(DetectorId=detector, FindingIds=[archived])["Findings"]
+    assert finding["Service"]["Archived"] is True and finding["UpdatedAt"] >= before
+    gd.unarchive_findings(DetectorId=detector, FindingIds=[archived])
+    assert sorted(gd.list_findings(DetectorId=detector, FindingCriteria=active)["FindingIds"]) == sorted([kept,
+                                                                                                       archived])
+    with pytest.raises(ClientError) as exc_info:
+        gd.archive_findings(DetectorId="0" * 32, FindingIds=[kept])
+    assert _code(exc_info) == "BadRequestException"
+    # Deleting the detector deletes its findings: they cannot be read any more, and a new detector starts empty.
+    gd.delete_detector(DetectorId=detector)
+    with pytest.raises(ClientError) as exc_info:
+        gd.list_findings(DetectorId=detector)
+    assert _code(exc_info) == "BadRequestException"
+    again = gd.create_detector(Enable=True)["DetectorId"]
+    assert gd.list_findings(DetectorId=again)["FindingIds"] == []
+
+
 def test_guardduty_seeding_endpoint_validates_and_reset_clears(aws_fake):
     url = f"{aws_fake.endpoint_url}/_cwfake/guardduty/findings"
     body = {"account_id": CUSTOMER_ACCOUNT, "region": "us-east-1",
@@ -155,6 +181,32 @@ def test_security_hub_get_findings_honours_filters(aws_fake):
     with pytest.raises(ClientError) as exc_info:
         sh.get_findings(Filters={"NoteText": [{"Value": "x", "Comparison": eq}]})
     assert _code(exc_info) == "InvalidInputException"
+
+
+def test_security_hub_batch_update_findings_sets_the_customers_fields(aws_fake):
+    sh = aws_fake.client("securityhub")
+    sh.enable_security_hub()
+    a, b = asff("a", severity="HIGH"), asff("b", severity="HIGH")
+    sh.batch_import_findings(Findings=[a, b])
+    answer = sh.batch_update_findings(
+        FindingIdentifiers=[{"Id": "a", "ProductArn": a["ProductArn"]}, {"Id": "nope", "ProductArn": a["ProductArn"]}],
+        Workflow={"Status": "RESOLVED"}, Note={"Text": "fixed", "UpdatedBy": "ops"}, Severity={"Label": "LOW"})
+    assert answer["ProcessedFindings"] == [{"Id": "a", "ProductArn": a["ProductArn"]}]
+    assert [u["FindingIdentifier"]["Id"] for u in answer["UnprocessedFindings"]] == ["nope"]
+    active = {"WorkflowStatus": [{"Value": "NEW", "Comparison": "EQUALS"}]}
+    assert _ids(sh.get_findings(Filters=active)) == ["b"]
+    [updated] = [f for f in sh.get_findings()["Findings"] if f["Id"] == "a"]
+    assert updated["Workflow"]["Status"] == "RESOLVED" and updated["Note"]["Text"] == "fixed"
+    assert updated["Severity"] == {"Label": "LOW", "Normalized": 1}
+    with pytest.raises(ClientError) as exc_info:
+        sh.batch_update_findings(FindingIdentifiers=[{"Id": "b", "ProductArn": b["ProductArn"]}],
+                                 Workflow={"Status": "DONE"})
+    assert _code(exc_info) == "InvalidInputException"
+    sh.disable_security_hub()
+    with pytest.raises(ClientError) as exc_info:
+        sh.batch_update_findings(FindingIdentifiers=[{"Id": "b", "ProductArn": b["ProductArn"]}],
+                                 Workflow={"Status": "RESOLVED"})
+    assert _code(exc_info) == "InvalidAccessException"
 
 
 def test_security_hub_findings_get_the_defaults_aws_fills_in_and_paginate(aws_fake):

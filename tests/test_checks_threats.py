@@ -148,13 +148,24 @@ def test_more_findings_than_read_are_counted_as_at_least():
     many = [GuardDutyFinding(finding_id=f"f{i}", type="Trojan:EC2/DNSDataExfiltration", severity=8.0)
             for i in range(3)]
     region = GuardDutyRegion(region=REGION, resource_id="gd", detector_id="d1", status="ENABLED",
-                             high_findings=many, high_findings_listed=5000, high_findings_truncated=True)
+                             findings=many, findings_truncated=True)
     assert_status(only(evaluate_on("guardduty_no_high_severity_findings", region)), Status.FAIL,
-                  "at least 5000 active")
+                  "at least 3 active")
+
+
+def test_a_truncated_read_that_reaches_below_high_counts_every_high_finding():
+    # Most severe first: once a medium finding was read, no high one was left unread.
+    findings = [GuardDutyFinding(finding_id="f1", type="Trojan:EC2/DNSDataExfiltration", severity=8.0),
+                GuardDutyFinding(finding_id="f2", type="Recon:EC2/PortProbeUnprotectedPort", severity=5.0)]
+    region = GuardDutyRegion(region=REGION, resource_id="gd", detector_id="d1", status="ENABLED",
+                             findings_truncated=True, findings=findings)
+    result = only(evaluate_on("guardduty_no_high_severity_findings", region))
+    assert_status(result, Status.FAIL, "has 1 active high")
+    assert "at least" not in result.message and result.details["truncated"] is False
 
 
 def test_findings_check_ignores_low_severity_even_if_listed():
-    region = GuardDutyRegion(region=REGION, resource_id="gd", detector_id="d1", status="ENABLED", high_findings=[
+    region = GuardDutyRegion(region=REGION, resource_id="gd", detector_id="d1", status="ENABLED", findings=[
         GuardDutyFinding(finding_id="f1", type="Recon:EC2/PortProbeUnprotectedPort", severity=2.0),
         GuardDutyFinding(finding_id="f2", type="Trojan:EC2/DNSDataExfiltration", severity=8.0, archived=True)])
     assert_status(only(evaluate_on("guardduty_no_high_severity_findings", region)), Status.PASS)
@@ -240,6 +251,15 @@ def test_security_hub_findings_truncated_are_counted_as_at_least():
                                                                    product="Macie")])
     assert_status(only(evaluate_on("securityhub_no_high_severity_findings", region)), Status.FAIL,
                   "at least 1", "Macie: T")
+
+
+def test_security_hub_truncated_read_below_high_counts_exactly_and_ignores_lower_findings():
+    region = SecurityHubRegion(region=REGION, resource_id="sh", enabled=True, findings_truncated=True,
+                               active_findings=[SecurityHubFinding(finding_id="x", severity="HIGH", title="T"),
+                                                SecurityHubFinding(finding_id="y", severity="MEDIUM", title="M")])
+    result = only(evaluate_on("securityhub_no_high_severity_findings", region))
+    assert_status(result, Status.FAIL, "has 1 active high")
+    assert "at least" not in result.message and result.details["by_title"] == {"unknown product: T": 1}
 
 
 @pytest.mark.parametrize("check", sorted(SH_CHECKS - {"securityhub_enabled"}))

@@ -136,6 +136,13 @@ def test_demo_runs_the_real_flow_and_writes_the_report(aws_fake, tmp_path):
                 wrong.append((check, expectation.region, expectation.resource, wanted, sorted(statuses)))
     assert wrong == []
 
+    # GuardDuty's sample findings and the partner finding in Security Hub arrive as findings of their sources.
+    ingested = sorted((f["source"], f["check_id"]) for f in findings if f["source"] != "cloudwizard")
+    assert ingested == sorted([("guardduty", f"guardduty:{t}") for t in seed.SAMPLE_FINDING_TYPES]
+                              + [("securityhub", "securityhub:custom/acme-demo-review")])
+    assert all(f["details"]["sample"] and f["status"] == "FAIL" and f["source_id"]
+               for f in findings if f["source"] == "guardduty")
+
     # The summary the terminal shows agrees with the findings.
     assert result.summary["total"] == len(findings)
     assert result.summary["by_status"]["FAIL"] == sum(1 for f in findings if f["status"] == "FAIL")

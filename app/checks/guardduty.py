@@ -13,6 +13,7 @@ LIST = "guardduty:ListDetectors"
 GET = "guardduty:GetDetector"
 CRITICAL_SEVERITY = 9.0
 SHOWN_TYPES = 10
+_DETAIL_EXCLUDED = {"description", "resource_tags", "arn", "account_id"}   # the ingested findings carry them
 
 
 def _region(inventory: Inventory, region: str) -> GuardDutyRegion | None:
@@ -66,14 +67,15 @@ def guardduty_no_high_severity_findings(inventory: Inventory, region: str) -> Re
              for t, n in sorted(by_type.items(), key=lambda kv: (-worst[kv[0]].severity, -kv[1], kv[0]))]
     shown = "; ".join(parts[:SHOWN_TYPES]) + (f"; and {len(parts) - SHOWN_TYPES} more type(s)"
                                                if len(parts) > SHOWN_TYPES else "")
-    total = data.high_findings_listed if data.high_findings_truncated else len(active)
-    count = f"at least {total}" if data.high_findings_truncated else str(total)
+    truncated = data.high_findings_truncated
+    total = len(active)
+    count = f"at least {total}" if truncated else str(total)
     crit = f", {critical} critical" if critical else ""
     return account_result(
         inventory, False, f"GuardDuty has {count} active high or critical finding(s) in {region}{crit}: {shown}.",
-        detector_id=data.detector_id, total=total, truncated=data.high_findings_truncated,
+        detector_id=data.detector_id, total=total, truncated=truncated,
         by_type=dict(sorted(by_type.items())), critical=critical,
-        findings=[f.model_dump() for f in active[:50]], **kwargs)
+        findings=[f.model_dump(exclude=_DETAIL_EXCLUDED) for f in active[:50]], **kwargs)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ from app.scanners.securityhub import SecurityHubRegion
 
 DESCRIBE = "securityhub:DescribeHub"
 SHOWN = 10
+# What the check names of each finding (the ingested findings carry the rest).
+_DETAIL_FIELDS = {"finding_id", "product", "title", "type", "severity", "resource_type", "resource_id", "control_id",
+                  "updated_at"}
 READY = frozenset({"READY", "INCOMPLETE"})   # INCOMPLETE: some controls could not be enabled, the rest run
 
 
@@ -64,7 +67,7 @@ def securityhub_no_high_severity_findings(inventory: Inventory, region: str) -> 
     data = _region(inventory, region)
     if data is None or not data.enabled:
         return None
-    findings = data.active_findings
+    findings = data.high_findings
     if not findings:
         return account_result(inventory, True, f"Security Hub has no active high or critical finding in {region} "
                                                "(GuardDuty findings are checked separately).", **_kwargs(data, region))
@@ -75,10 +78,10 @@ def securityhub_no_high_severity_findings(inventory: Inventory, region: str) -> 
     parts = [f"{n} x {title} ({severity.lower()})" for (severity, title), n in ordered]
     shown = "; ".join(parts[:SHOWN]) + (f"; and {len(parts) - SHOWN} more" if len(parts) > SHOWN else "")
     critical = sum(1 for f in findings if f.severity == "CRITICAL")
-    count = f"at least {len(findings)}" if data.findings_truncated else str(len(findings))
+    count = f"at least {len(findings)}" if data.high_findings_truncated else str(len(findings))
     crit = f", {critical} critical" if critical else ""
     return account_result(
         inventory, False, f"Security Hub has {count} active high or critical finding(s) in {region}{crit}: {shown}.",
-        total=len(findings), truncated=data.findings_truncated, critical=critical,
-        by_title={title: n for (_, title), n in ordered}, findings=[f.model_dump() for f in findings[:50]],
-        **_kwargs(data, region))
+        total=len(findings), truncated=data.high_findings_truncated, critical=critical,
+        by_title={title: n for (_, title), n in ordered},
+        findings=[f.model_dump(include=_DETAIL_FIELDS) for f in findings[:50]], **_kwargs(data, region))

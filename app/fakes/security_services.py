@@ -1,7 +1,8 @@
 """Security-service calls moto lacks or gets wrong, answered in AWS's wire format (tests and the demo only).
 
-- GuardDuty ListFindings / GetFindings / CreateSampleFindings, on findings kept here per detector, with
-  FindingCriteria (eq/neq/gt/gte/lt/lte and their long names) and SortCriteria honoured. Findings that no AWS
+- GuardDuty ListFindings / GetFindings / CreateSampleFindings / ArchiveFindings / UnarchiveFindings, on findings
+  kept here per detector (DeleteDetector deletes them, as AWS does), with FindingCriteria
+  (eq/neq/gt/gte/lt/lte and their long names) and SortCriteria honoured. Findings that no AWS
   API can create are seeded through the control endpoint
       POST /_cwfake/guardduty/findings {"account_id": "...", "region": "...", "detector_id": "..." (optional:
            the region's only detector), "findings": [{"type": "UnauthorizedAccess:EC2/SSHBruteForce",
@@ -11,7 +12,8 @@
 - Security Hub GetFindings with AwsSecurityFindingFilters honoured (string, number and date filters, the
   positive filters of a field OR-ed, the negative ones AND-ed; an unsupported filter is refused rather than
   ignored), findings completed with the defaults AWS fills in (RecordState ACTIVE, Workflow.Status NEW,
-  Region, ProductName, severity label/normalized), SortCriteria and pagination; GetEnabledStandards,
+  Region, ProductName, severity label/normalized), SortCriteria and pagination; BatchUpdateFindings (the
+  customer's workflow, severity, note... on findings moto stores; moto lacks it); GetEnabledStandards,
   BatchEnableStandards, BatchDisableStandards, and EnableSecurityHub's default standards.
 - Access Analyzer CreateAnalyzer / ListAnalyzers / GetAnalyzer / DeleteAnalyzer (moto has no backend).
 - CloudTrail GetTrailStatus: moto's answer plus LatestCloudWatchLogsDeliveryTime for a logging trail that
@@ -341,6 +343,43 @@ def _gd_create_sample_findings(call: FakeCall) -> Response:
     return json_response(call, {})
 
 
+def _gd_set_archived(call: FakeCall, archived: bool) -> Response:
+    detector_id, refused = _gd_detector_or_error(call)
+    if refused is not None:
+        return refused
+    ids = call.params.get("findingIds")
+    if not isinstance(ids, list) or not 0 < len(ids) <= 50:
+        return _gd_bad_request(call, "The request is rejected because findingIds must hold 1 to 50 ids.")
+    with _lock:
+        store = _gd_findings.get((call.account_id, call.region, detector_id or ""), {})
+        for finding_id in ids:
+            finding = store.get(finding_id)
+            if finding is not None and finding["service"]["archived"] != archived:
+                finding["service"]["archived"] = archived
+                finding["updatedAt"] = _now()
+    return json_response(call, {})
+
+
+@handler("guardduty", "ArchiveFindings")
+def _gd_archive_findings(call: FakeCall) -> Response:
+    return _gd_set_archived(call, True)
+
+
+@handler("guardduty", "UnarchiveFindings")
+def _gd_unarchive_findings(call: FakeCall) -> Response:
+    return _gd_set_archived(call, False)
+
+
+@handler("guardduty", "DeleteDetector")
+def _gd_observe_delete_detector(call: FakeCall) -> None:
+    """Deleting a detector deletes its findings (moto deletes the detector and answers)."""
+    m = re.match(r"/detector/([^/]+)/?$", call.path)
+    if m is not None:
+        with _lock:
+            _gd_findings.pop((call.account_id, call.region, m.group(1)), None)
+    return None
+
+
 _SEED_KEYS = {"type", "severity", "archived", "resource_id", "resource_type", "title", "count", "updated_at",
               "sample", "member_account"}
 
@@ -574,6 +613,62 @@ def _sh_get_findings(call: FakeCall) -> Response:
     if start + max_results < len(matching):
         body["NextToken"] = _token(start + max_results)
     return json_response(call, body)
+
+
+_SH_UPDATABLE = {"Workflow", "Severity", "Note", "VerificationState", "Confidence", "Criticality", "Types",
+                 "UserDefinedFields", "RelatedFindings", "FindingIdentifiers"}
+_SH_WORKFLOW = {"NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"}
+
+
+@handler("securityhub", "BatchUpdateFindings")
+def _sh_batch_update_findings(call: FakeCall) -> Response:
+    """The customer's side of a finding (workflow status, severity, note...), on the findings moto stores."""
+    backend = _sh_backend(call)
+    if not backend.enabled:
+        return _sh_not_subscribed(call)
+    p = call.params
+    unknown = set(p) - _SH_UPDATABLE
+    if unknown:
+        return _sh_invalid(call, f"the fake does not support updating {sorted(unknown)}")
+    identifiers = p.get("FindingIdentifiers")
+    if not isinstance(identifiers, list) or not 0 < len(identifiers) <= 100:
+        return _sh_invalid(call, "FindingIdentifiers must hold 1 to 100 findings")
+    status = (p.get("Workflow") or {}).get("Status")
+    if status is not None and status not in _SH_WORKFLOW:
+        return _sh_invalid(call, f"Invalid workflow status {status!r}")
+    label = (p.get("Severity") or {}).get("Label")
+    if label is not None and label not in _LABEL_TO_NORMALIZED:
+        return _sh_invalid(call, f"Invalid severity label {label!r}")
+    processed, unprocessed = [], []
+    with _lock:
+        by_key = {(f.data.get("Id"), f.data.get("ProductArn")): f for f in backend.findings}
+        for ident in identifiers:
+            key = (ident.get("Id"), ident.get("ProductArn"))
+            finding = by_key.get(key)
+            if finding is None:
+                unprocessed.append({"FindingIdentifier": ident, "ErrorCode": "FindingNotFound",
+                                    "ErrorMessage": "Finding Not Found"})
+                continue
+            data = finding.data
+            if status is not None:
+                data["Workflow"] = {**(data.get("Workflow") or {}), "Status": status}
+                data["WorkflowState"] = {"NEW": "NEW", "NOTIFIED": "ASSIGNED", "RESOLVED": "RESOLVED",
+                                         "SUPPRESSED": "DEFERRED"}[status]
+            if p.get("Severity"):
+                severity = dict(data.get("Severity") or {})
+                severity.update(p["Severity"])
+                if label is not None and "Normalized" not in p["Severity"]:
+                    severity["Normalized"] = _LABEL_TO_NORMALIZED[label]
+                elif "Normalized" in p["Severity"] and label is None:
+                    severity["Label"] = _label(float(p["Severity"]["Normalized"]))
+                data["Severity"] = severity
+            for name in ("Note", "VerificationState", "Confidence", "Criticality", "Types", "UserDefinedFields",
+                         "RelatedFindings"):
+                if name in p:
+                    data[name] = copy.deepcopy(p[name])
+            data["UpdatedAt"] = _now()
+            processed.append({"Id": key[0], "ProductArn": key[1]})
+    return json_response(call, {"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
 
 
 def _standards_arns(region: str) -> dict[str, str]:

@@ -90,6 +90,9 @@ class ScanOutcome:
     finished_at: datetime
     checks_run: int
     collectors_run: int
+    # (source, region) pairs whose GuardDuty or Security Hub findings this scan read completely: there, a finding
+    # of that source that is no longer listed was archived, resolved or deleted (app.scanners.external).
+    sources_read: frozenset[tuple[str, str]] = frozenset()
 
 
 class UnknownSelection(ValueError):
@@ -212,11 +215,17 @@ async def run_scan(provider: ClientProvider, account_id: str, partition: str = "
 
     tags = _tags_by_resource(inventory)
     findings = [record for entry in checks for record in _records(entry, inventory, tags)]
+    # The active findings of GuardDuty and Security Hub, wherever their collectors ran (imported here: the module
+    # builds FindingRecords).
+    from app.scanners.external import external_findings
+
+    ingested, sources_read = external_findings(inventory, tags)
+    findings.extend(ingested)
     return ScanOutcome(
         account_id=account_id, partition=partition, regions=regions,
         status="partial" if inventory.errors else "succeeded", findings=findings,
         errors=list(inventory.errors), stats=ctx.stats, started_at=started, finished_at=datetime.now(UTC),
-        checks_run=len(checks), collectors_run=len(tasks),
+        checks_run=len(checks), collectors_run=len(tasks), sources_read=sources_read,
     )
 
 

@@ -1,7 +1,8 @@
-"""GuardDuty per region: the detector, its protection plans, and its active high and critical findings.
+"""GuardDuty per region: the detector, its protection plans, and its active findings.
 
-Findings are listed with a server-side filter (severity >= 7, not archived), most severe first, and at most
-FINDINGS_CAP of them are read; of each only a summary is kept (type, severity, title, affected resource).
+The findings of this account that are not archived are listed (any severity, most severe first) and at most
+FINDINGS_CAP of them are read, each as a small summary (type, severity, title, affected resource, when seen).
+The high-severity check reads the high and critical ones; app.scanners.external turns them all into findings.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pydantic import BaseModel
 from app.scanners.base import AwsCallFailed, Collector, CollectorContext, Resource, register
 
 HIGH_SEVERITY = 7.0          # GuardDuty: high 7.0-8.9, critical 9.0-10.0
-FINDINGS_CAP = 500           # findings read per region; the total is still counted up to LIST_CAP
-LIST_CAP = 5000
-BATCH = 50                   # GetFindings takes at most 50 ids
+FINDINGS_CAP = 2000          # active findings read per region; past it the region is marked truncated
+BATCH = 50                   # ListFindings pages and GetFindings take at most 50 ids
+TEXT_CAP = 500               # characters kept of a finding's description
 
 # Protection plans named by the older DataSources shape, for detectors that report no Features.
 _DATA_SOURCE_FEATURES = {
@@ -31,12 +32,19 @@ class GuardDutyFinding(BaseModel):
     type: str
     severity: float
     title: str | None = None
-    resource_type: str | None = None
+    description: str | None = None
+    arn: str | None = None
+    account_id: str | None = None
+    resource_type: str | None = None          # GuardDuty's own: Instance, AccessKey, S3Bucket, EKSCluster...
     resource_id: str | None = None
+    resource_arn: str | None = None
+    resource_tags: dict[str, str] = {}
     count: int = 1
     archived: bool = False
+    first_seen: str | None = None             # service.eventFirstSeen
+    last_seen: str | None = None              # service.eventLastSeen
     updated_at: str | None = None
-    sample: bool = False
+    sample: bool = False                      # made by CreateSampleFindings: no real activity behind it
 
 
 class GuardDutyRegion(Resource):
@@ -46,9 +54,20 @@ class GuardDutyRegion(Resource):
     detector_id: str | None = None
     status: str | None = None                 # ENABLED | DISABLED; None when there is no detector
     features: dict[str, str] = {}             # protection plan -> ENABLED | DISABLED
-    high_findings: list[GuardDutyFinding] = []   # as listed with the severity >= 7, not archived criteria
-    high_findings_listed: int = 0             # ids listed (up to LIST_CAP)
-    high_findings_truncated: bool = False     # more listed than read, or more than LIST_CAP exist
+    findings: list[GuardDutyFinding] = []     # this account's active findings, most severe first (up to the cap)
+    findings_truncated: bool = False          # more active findings exist than were read
+    # Every active finding of the region was read (or there is no detector, so there are none): only then may a
+    # finding missing from `findings` be taken as archived or deleted.
+    findings_complete: bool = False
+
+    @property
+    def high_findings(self) -> list[GuardDutyFinding]:
+        return [f for f in self.findings if not f.archived and f.severity >= HIGH_SEVERITY]
+
+    @property
+    def high_findings_truncated(self) -> bool:
+        # Most severe first: if what was read reaches below high, every high finding was read.
+        return self.findings_truncated and all(f.severity >= HIGH_SEVERITY for f in self.findings)
 
 
 def _dig(data: Any, *path: str) -> Any:
@@ -80,15 +99,43 @@ def _resource(resource: dict[str, Any]) -> tuple[str | None, str | None]:
     return kind, ident
 
 
+def _resource_arn(resource: dict[str, Any], finding: dict[str, Any]) -> str | None:
+    instance = _dig(resource, "InstanceDetails", "InstanceId")
+    if instance:
+        return (f"arn:{finding.get('Partition') or 'aws'}:ec2:{finding.get('Region', '')}:"
+                f"{finding.get('AccountId', '')}:instance/{instance}")
+    return (next((b.get("Arn") for b in resource.get("S3BucketDetails") or [] if b.get("Arn")), None)
+            or _dig(resource, "EksClusterDetails", "Arn") or _dig(resource, "RdsDbInstanceDetails", "DbInstanceArn")
+            or _dig(resource, "LambdaDetails", "FunctionArn") or _dig(resource, "EcsClusterDetails", "Arn"))
+
+
+def _tags(resource: dict[str, Any]) -> dict[str, str]:
+    tags = _dig(resource, "InstanceDetails", "Tags") or []
+    return {str(t["Key"]): str(t.get("Value", "")) for t in tags[:50] if isinstance(t, dict) and t.get("Key")}
+
+
+def _text(value: Any) -> str | None:
+    return str(value)[:TEXT_CAP] if value else None
+
+
 def summarize(finding: dict[str, Any]) -> GuardDutyFinding:
-    kind, ident = _resource(finding.get("Resource") or {})
+    resource = finding.get("Resource") or {}
+    kind, ident = _resource(resource)
     service = finding.get("Service") or {}
     info = str(_dig(service, "AdditionalInfo", "Value") or "")
     return GuardDutyFinding(
         finding_id=finding.get("Id", ""), type=finding.get("Type", ""), severity=float(finding.get("Severity", 0)),
-        title=finding.get("Title"), resource_type=kind, resource_id=ident, count=int(service.get("Count") or 1),
-        archived=bool(service.get("Archived")), updated_at=finding.get("UpdatedAt"),
-        sample='"sample":true' in info.replace(" ", "").lower())
+        title=_text(finding.get("Title")), description=_text(finding.get("Description")), arn=finding.get("Arn"),
+        account_id=finding.get("AccountId"), resource_type=kind, resource_id=ident,
+        resource_arn=_resource_arn(resource, finding), resource_tags=_tags(resource),
+        count=int(service.get("Count") or 1), archived=bool(service.get("Archived")),
+        first_seen=_iso(service.get("EventFirstSeen") or finding.get("CreatedAt")),
+        last_seen=_iso(service.get("EventLastSeen") or finding.get("UpdatedAt")),
+        updated_at=_iso(finding.get("UpdatedAt")), sample='"sample":true' in info.replace(" ", "").lower())
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value else None)
 
 
 @register
@@ -114,17 +161,18 @@ class GuardDutyCollector(Collector):
                 await self._findings(ctx, region, detector_id)
             except AwsCallFailed:
                 pass  # recorded: the findings check reports ERROR here, the configuration checks still run
+        else:
+            region.findings_complete = True   # no detector: GuardDuty deleted the region's findings with it
         ctx.add(region)
 
     async def _findings(self, ctx: CollectorContext, region: GuardDutyRegion, detector_id: str) -> None:
         ids: list[str] = []
         token = None
-        while len(ids) < LIST_CAP:
+        while len(ids) < FINDINGS_CAP:
             page = await ctx.call(
                 "guardduty", "ListFindings", DetectorId=detector_id, MaxResults=BATCH,
                 # An administrator account's detector also holds its members' findings: keep this account's.
-                FindingCriteria={"Criterion": {"severity": {"GreaterThanOrEqual": int(HIGH_SEVERITY)},
-                                               "service.archived": {"Equals": ["false"]},
+                FindingCriteria={"Criterion": {"service.archived": {"Equals": ["false"]},
                                                "accountId": {"Equals": [ctx.account_id]}}},
                 SortCriteria={"AttributeName": "severity", "OrderBy": "DESC"},
                 **({"NextToken": token} if token else {})) or {}
@@ -132,11 +180,13 @@ class GuardDutyCollector(Collector):
             token = page.get("NextToken")
             if not token:
                 break
-        region.high_findings_listed = len(ids)
-        region.high_findings_truncated = bool(token) or len(ids) > FINDINGS_CAP
-        wanted = ids[:FINDINGS_CAP]
+        wanted = list(dict.fromkeys(ids))[:FINDINGS_CAP]   # a finding updated while listing can show up twice
         answers = await asyncio.gather(*(
             ctx.call("guardduty", "GetFindings", DetectorId=detector_id, FindingIds=wanted[start:start + BATCH])
             for start in range(0, len(wanted), BATCH)))
         summaries = [summarize(f) for answer in answers for f in (answer or {}).get("Findings", [])]
-        region.high_findings = sorted(summaries, key=lambda s: (-s.severity, s.type, s.finding_id))
+        # Archived or moved to another account between the listing and the read: not active here any more.
+        active = [s for s in summaries if not s.archived and s.account_id in (None, ctx.account_id)]
+        region.findings = sorted(active, key=lambda s: (-s.severity, s.type, s.finding_id))
+        region.findings_truncated = bool(token) or len(ids) > FINDINGS_CAP
+        region.findings_complete = not region.findings_truncated

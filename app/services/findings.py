@@ -59,10 +59,13 @@ class Coverage:
     account_wide: frozenset[str] = frozenset()
     blocked: frozenset[str] = frozenset()                          # checks with a failed input everywhere
     blocked_in: Mapping[str, frozenset[str]] = field(default_factory=dict)   # check -> regions with a failure
+    # Findings of another source (GuardDuty, Security Hub) resolve only where the scan read that source's active
+    # findings completely: (source, region) pairs, from ScanOutcome.sources_read.
+    sources_read: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def of(cls, checks: Iterable[CatalogEntry], regions: Iterable[str],
-           errors: Iterable[CollectionError]) -> Coverage:
+           errors: Iterable[CollectionError], sources_read: Iterable[tuple[str, str]] = ()) -> Coverage:
         load_declarations()
         global_actions = {a.lower() for c in COLLECTORS.values() if c.scope == "global" for a in c.actions}
         regional_actions = {a.lower() for c in COLLECTORS.values() if c.scope == "regional" for a in c.actions}
@@ -87,7 +90,8 @@ class Coverage:
         account_wide = {cid for cid, actions in requires.items()
                         if actions <= global_actions and not actions & regional_actions}
         return cls(checks=frozenset(specs), regions=frozenset(regions), account_wide=frozenset(account_wide),
-                   blocked=frozenset(blocked), blocked_in={k: frozenset(v) for k, v in blocked_in.items()})
+                   blocked=frozenset(blocked), blocked_in={k: frozenset(v) for k, v in blocked_in.items()},
+                   sources_read=frozenset(sources_read))
 
     def covers(self, check_id: str, region: str) -> bool:
         if check_id not in self.checks or check_id in self.blocked:
@@ -95,6 +99,11 @@ class Coverage:
         if region in self.blocked_in.get(check_id, ()):
             return False
         return region == GLOBAL or region in self.regions or check_id in self.account_wide
+
+    def covers_finding(self, source: str, check_id: str, region: str) -> bool:
+        if source != SOURCE:
+            return (source, region) in self.sources_read
+        return self.covers(check_id, region)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -221,10 +230,10 @@ async def upsert_findings(session: AsyncSession, scan: ScanRun, records: Sequenc
     resolved: list[tuple[Any, _Baseline]] = []
     if coverage is not None:
         for uid, row in known.items():
-            if uid in ids_by_uid or row.source != SOURCE:
+            if uid in ids_by_uid:
                 continue
             base = baseline(row)
-            if base.exists and base.open and coverage.covers(row.check_id, row.region):
+            if base.exists and base.open and coverage.covers_finding(row.source, row.check_id, row.region):
                 resolved.append((row, base))
     await _resolve(session, scan, resolved, now)
 

@@ -153,7 +153,7 @@ async def _run(ctx: dict[str, Any], scan_id: uuid.UUID) -> str:
             return "cancelled"
         # Only what this scan covered can be resolved by its silence: the checks of its plan, in the regions
         # it scanned, where none of their inputs failed.
-        coverage = Coverage.of(select_checks(plan), outcome.regions, outcome.errors)
+        coverage = Coverage.of(select_checks(plan), outcome.regions, outcome.errors, outcome.sources_read)
         deltas = await upsert_findings(session, scan, outcome.findings, coverage)
         # New findings that an existing rule covers arrive muted.
         await apply_mutes(session, workspace_id, account_ids=[account_pk])
