@@ -4,6 +4,7 @@ scan said about each finding."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -11,10 +12,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AfterValidator, AwareDatetime, StringConstraints
 
 from app.api.deps import SessionDep, WorkspaceViewer
+from app.api.exports import FORMATS_HELP, FormatQuery, export_response, export_responses, record_export
 from app.checks.base import Severity
 from app.errors import error_responses
 from app.models import Finding, FindingDelta, ScanRun
 from app.pagination import PageParams, page_params
+from app.schemas.exports import FindingsExportDocument
 from app.schemas.findings import (
     CountBucket,
     DeltaCounts,
@@ -28,11 +31,15 @@ from app.schemas.findings import (
     ScanFindingRead,
     TrendPoint,
 )
+from app.services import exports as exports_service
 from app.services import findings as service
 from app.services.catalog import check_read
+from app.services.exports import ExportFormat
 from app.services.findings import FindingFilter, FindingSort, MutedFilter, SortOrder
 
-router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["findings"])
+# Tags per route: the export of a filtered set lives here (before `/findings/{finding_id}`) under "exports".
+router = APIRouter(prefix="/workspaces/{workspace_id}")
+FINDINGS = ["findings"]
 
 FindingIdPath = Annotated[uuid.UUID, Path(description="Finding id.")]
 AccountIdPath = Annotated[uuid.UUID, Path(description="AWS account connection id.")]
@@ -59,10 +66,7 @@ def _many(description: str, alias: str | None = None):
 
 
 def _read(finding: Finding, delta: FindingDelta | None = None) -> FindingRead:
-    out = FindingRead.model_validate(finding)
-    out.last_delta = delta
-    out.muted = service.is_muted(finding)
-    return out
+    return exports_service.finding_read(finding, delta)
 
 
 def _trend_point(scan: ScanRun) -> TrendPoint:
@@ -77,16 +81,7 @@ def _bucket(b: service.Bucket) -> CountBucket:
     return CountBucket(key=b.key, label=b.label, total=b.total, passed=b.passed, failed=b.failed, errored=b.errored)
 
 
-@router.get("/findings", name="findings_list", response_model=FindingPage, summary="List findings",
-            description="The workspace's findings (every account: the organization view), open and unmuted ones "
-                        "unless `include_resolved=true` or `muted=include|only`. Filters combine with AND; a "
-                        "repeated filter matches any of its values. `delta` matches the finding's delta in its "
-                        "account's latest scan. Sorted by severity (then id), `last_seen` or `first_seen`, newest "
-                        "or highest first unless `order=asc`; the cursor carries the sort, so pages stay exact "
-                        "under any order.",
-            responses=error_responses(401, 404, 422))
-async def findings_list(
-    ctx: WorkspaceViewer, session: SessionDep, params: Annotated[PageParams, Depends(page_params)],
+def finding_filter(
     account_id: Annotated[list[uuid.UUID] | None, _many("AWS account connection id.")] = None,
     region: Annotated[list[Text] | None, _many("Region, or `global`.")] = None,
     service_name: Annotated[list[Text] | None, _many("Service label, e.g. `s3`.", "service")] = None,
@@ -105,20 +100,48 @@ async def findings_list(
     include_resolved: Annotated[bool, Query(description="Include resolved findings.")] = False,
     muted: Annotated[MutedFilter, Query(description="Muted findings: left out (`exclude`), listed with the rest "
                                                     "(`include`), or listed alone (`only`).")] = MutedFilter.exclude,
-    sort: Annotated[FindingSort, Query(description="Sort key; ties are broken by id.")] = FindingSort.severity,
-    order: Annotated[SortOrder, Query(description="Sort direction.")] = SortOrder.desc,
-):
-    filters = FindingFilter(
+) -> FindingFilter:
+    """findings_list's filters, shared with the export of a filtered set so both select exactly the same."""
+    return FindingFilter(
         account_ids=account_id, regions=region, services=service_name, categories=category, check_ids=check_id,
         severities=[s.value for s in severity] if severity else None, statuses=status, sources=source,
         deltas=delta, resource=resource, first_seen_since=first_seen_since, first_seen_until=first_seen_until,
         last_seen_since=last_seen_since, last_seen_until=last_seen_until, include_resolved=include_resolved,
         muted=muted)
-    rows, cursor = await service.list_findings(session, ctx.id, filters, params, sort, order)
+
+
+@dataclass(frozen=True, slots=True)
+class FindingOrder:
+    sort: FindingSort
+    order: SortOrder
+
+
+def finding_order(
+    sort: Annotated[FindingSort, Query(description="Sort key; ties are broken by id.")] = FindingSort.severity,
+    order: Annotated[SortOrder, Query(description="Sort direction.")] = SortOrder.desc,
+) -> FindingOrder:
+    return FindingOrder(sort, order)
+
+
+FilterDep = Annotated[FindingFilter, Depends(finding_filter)]
+OrderDep = Annotated[FindingOrder, Depends(finding_order)]
+
+
+@router.get("/findings", tags=FINDINGS, name="findings_list", response_model=FindingPage, summary="List findings",
+            description="The workspace's findings (every account: the organization view), open and unmuted ones "
+                        "unless `include_resolved=true` or `muted=include|only`. Filters combine with AND; a "
+                        "repeated filter matches any of its values. `delta` matches the finding's delta in its "
+                        "account's latest scan. Sorted by severity (then id), `last_seen` or `first_seen`, newest "
+                        "or highest first unless `order=asc`; the cursor carries the sort, so pages stay exact "
+                        "under any order.",
+            responses=error_responses(401, 404, 422))
+async def findings_list(ctx: WorkspaceViewer, session: SessionDep, params: Annotated[PageParams, Depends(page_params)],
+                        filters: FilterDep, ordering: OrderDep):
+    rows, cursor = await service.list_findings(session, ctx.id, filters, params, ordering.sort, ordering.order)
     return FindingPage(items=[_read(f, d) for f, d in rows], next_cursor=cursor)
 
 
-@router.get("/findings/summary", name="findings_summary", response_model=FindingSummary,
+@router.get("/findings/summary", tags=FINDINGS, name="findings_summary", response_model=FindingSummary,
             summary="Summarize findings",
             description="Open, unmuted findings counted by status, severity, category and account, the numbers "
                         "resolved and muted, and "
@@ -138,7 +161,24 @@ async def findings_summary(
                           trend=[_trend_point(scan) for scan in s.trend])
 
 
-@router.get("/findings/{finding_id}", name="findings_get", response_model=FindingDetail, summary="Get a finding",
+@router.get("/findings/export", name="exports_findings", tags=["exports"], response_model=None,
+            summary="Export findings",
+            description="The whole filtered set (no pages) under the same filters and order as `GET /findings`: open "
+                        "and unmuted findings unless `include_resolved=true` or `muted=include|only`. The JSON "
+                        "`findings` are exactly the list's items; the HTML report adds cards and charts by severity, "
+                        "category and account, and the trend of the latest scans." + FORMATS_HELP,
+            responses=export_responses(FindingsExportDocument))
+async def exports_findings(ctx: WorkspaceViewer, session: SessionDep, filters: FilterDep, ordering: OrderDep,
+                           fmt: FormatQuery = ExportFormat.json):
+    source = exports_service.FindingsSource(ws=ctx.id, filters=filters, sort=ordering.sort, order=ordering.order)
+    await record_export(session, ctx, fmt, target_type="workspace", target_id=ctx.id,
+                        details={"filters": exports_service.describe_filters(filters), "sort": ordering.sort.value,
+                                 "order": ordering.order.value})
+    return export_response(source, fmt)
+
+
+@router.get("/findings/{finding_id}", tags=FINDINGS, name="findings_get", response_model=FindingDetail,
+            summary="Get a finding",
             description="The finding, its history of transitions, and the check's metadata with its remediation.",
             responses=error_responses(401, 404, 422))
 async def findings_get(finding_id: FindingIdPath, ctx: WorkspaceViewer, session: SessionDep):
@@ -148,12 +188,12 @@ async def findings_get(finding_id: FindingIdPath, ctx: WorkspaceViewer, session:
                          history_total=d.history_total, check=check_read(d.check) if d.check else None)
 
 
-@router.get("/aws-accounts/{account_id}/scans/{scan_id}/findings", name="findings_list_for_scan",
+@router.get("/aws-accounts/{account_id}/scans/{scan_id}/findings", tags=FINDINGS, name="findings_list_for_scan",
             response_model=ScanFindingPage, summary="List a scan's results",
             description="What the scan said about each finding it produced or resolved, with its delta and the "
                         "status before, in finding order. Filter by `delta`, `status` (a resolved verdict has no "
-                        "status) or `severity`.",
-            responses=error_responses(401, 404, 422))
+                        "status) or `severity`. A scan whose results retention removed answers 410.",
+            responses=error_responses(401, 404, 410, 422))
 async def findings_list_for_scan(
     account_id: AccountIdPath, scan_id: ScanIdPath, ctx: WorkspaceViewer, session: SessionDep,
     params: Annotated[PageParams, Depends(page_params)],

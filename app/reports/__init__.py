@@ -66,6 +66,20 @@ def _tool() -> dict[str, str]:
     return {"name": "cloudwizard", "version": __version__}
 
 
+def scan_summary(scan: Mapping[str, Any], counts: dict[str, Any]) -> dict[str, Any]:
+    """The JSON "scan" object (SCAN_FIELDS, in order) from a scan's fields, with `counts` as count_findings
+    gives them: timestamps in UTC, regions and errors sorted, the tool filled in."""
+    summary = {key: scan.get(key) for key in SCAN_FIELDS}
+    summary["started_at"], summary["finished_at"] = iso(summary["started_at"]), iso(summary["finished_at"])
+    summary["regions"] = sorted(summary["regions"] or [])
+    summary["errors"] = sorted((dict(e) for e in (summary["errors"] or [])),
+                               key=lambda e: (e["region"], e["action"], e.get("resource_id") or ""))
+    summary["api_calls_by_service"] = dict(sorted((summary["api_calls_by_service"] or {}).items()))
+    summary["counts"] = counts
+    summary["tool"] = summary["tool"] or _tool()
+    return summary
+
+
 @dataclass
 class ScanReport:
     """`scan` is the JSON format's "scan" object; `findings` are plain dicts with FINDING_FIELDS (and
@@ -84,21 +98,14 @@ class ScanReport:
         `checks` maps check id -> metadata (a CheckMetadata or its dict); None reads the installed catalog's
         metadata files. A finding whose check is unknown (removed since the scan) still renders.
         """
-        rows = sorted((_finding_dict(f) for f in findings), key=finding_sort_key)
-        summary = {key: scan.get(key) for key in SCAN_FIELDS}
-        summary["started_at"], summary["finished_at"] = iso(summary["started_at"]), iso(summary["finished_at"])
-        summary["regions"] = sorted(summary["regions"] or [])
-        summary["errors"] = sorted((dict(e) for e in (summary["errors"] or [])),
-                                   key=lambda e: (e["region"], e["action"], e.get("resource_id") or ""))
-        summary["api_calls_by_service"] = dict(sorted((summary["api_calls_by_service"] or {}).items()))
-        summary["counts"] = count_findings(rows)
-        summary["tool"] = summary["tool"] or _tool()
+        rows = sorted((finding_dict(f) for f in findings), key=finding_sort_key)
+        summary = scan_summary(scan, count_findings(rows))
         if checks is None:
             from app.checks.catalog import metadata
 
             checks = metadata()
         wanted = {f["check_id"] for f in rows}
-        meta = {cid: _meta_dict(m) for cid, m in checks.items() if cid in wanted}
+        meta = {cid: meta_dict(m) for cid, m in checks.items() if cid in wanted}
         return cls(scan=summary, findings=rows, checks=meta)
 
     @property
@@ -114,7 +121,8 @@ class ScanReport:
         return {"scan": self.scan, "findings": self.findings}
 
 
-def _finding_dict(finding: Mapping[str, Any] | FindingRecord) -> dict[str, Any]:
+def finding_dict(finding: Mapping[str, Any] | FindingRecord) -> dict[str, Any]:
+    """A finding as every format reads it: FINDING_FIELDS, then `details`."""
     # Attribute by attribute, not dataclasses.asdict: that deep-copies every value, and costs seconds on
     # a large account's findings.
     get = finding.get if isinstance(finding, Mapping) else lambda key, default=None: getattr(finding, key, default)
@@ -124,7 +132,7 @@ def _finding_dict(finding: Mapping[str, Any] | FindingRecord) -> dict[str, Any]:
     return out
 
 
-def _meta_dict(meta: Any) -> dict[str, Any]:
+def meta_dict(meta: Any) -> dict[str, Any]:
     return meta.model_dump(mode="json") if hasattr(meta, "model_dump") else dict(meta)
 
 

@@ -20,7 +20,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from app.reports import FINDING_FIELDS, SEVERITY_RANK, ScanReport
@@ -49,11 +49,11 @@ def to_json(report: ScanReport) -> str:
     return buffer.getvalue()
 
 
-def _dumps(value: Any) -> str:
+def dumps(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=_json_default)
 
 
-def _write_array(items: Iterable[Any], stream: TextIO, depth: int) -> None:
+def write_array(items: Iterable[Any], stream: TextIO, depth: int) -> None:
     """A JSON array one item at a time, laid out exactly as json.dumps(indent=2) would at this depth.
 
     json.dumps of the whole report holds millions of small strings at once (a 15k-finding report peaks
@@ -63,14 +63,14 @@ def _write_array(items: Iterable[Any], stream: TextIO, depth: int) -> None:
     pad = "  " * (depth + 1)
     first = True
     for item in items:
-        stream.write(("[\n" if first else ",\n") + pad + _dumps(item).replace("\n", "\n" + pad))
+        stream.write(("[\n" if first else ",\n") + pad + dumps(item).replace("\n", "\n" + pad))
         first = False
     stream.write("[]" if first else "\n" + "  " * depth + "]")
 
 
 def write_json(report: ScanReport, stream: TextIO) -> None:
-    stream.write('{\n  "scan": ' + _dumps(report.scan).replace("\n", "\n  ") + ',\n  "findings": ')
-    _write_array(report.findings, stream, 1)
+    stream.write('{\n  "scan": ' + dumps(report.scan).replace("\n", "\n  ") + ',\n  "findings": ')
+    write_array(report.findings, stream, 1)
     stream.write("\n}\n")
 
 
@@ -91,19 +91,32 @@ def flatten_compliance(compliance: dict[str, list[str]]) -> str:
     return ";".join(f"{fw}:{ctl}" for fw in sorted(compliance) for ctl in compliance[fw])
 
 
-def _cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """A CSV cell that a spreadsheet shows as text: one starting like a formula gets a leading apostrophe."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+_cell = csv_cell
+
+
+def write_csv_rows(stream: TextIO, rows: Iterable[Iterable[Any]]) -> None:
+    """Rows of defused cells (csv_cell), lines ending in "\n". A row with a carriage return in a cell is written
+    fully quoted: the writer quotes only cells holding characters of its line terminator, and a bare CR would
+    otherwise end the line for a reader."""
+    plain = csv.writer(stream, lineterminator="\n")
+    quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in rows:
+        cells = [csv_cell(v) for v in row]
+        (quoted if any("\r" in c for c in cells) else plain).writerow(cells)
 
 
 def write_csv(report: ScanReport, stream: TextIO) -> None:
     """One row per finding, FINDING_FIELDS as columns; a cell that a spreadsheet would run as a formula
     gets a leading apostrophe (OWASP's CSV-injection advice)."""
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(FINDING_FIELDS)
-    for f in report.findings:
-        writer.writerow([_cell(flatten_compliance(f["compliance"]) if key == "compliance" else f[key])
-                         for key in FINDING_FIELDS])
+    write_csv_rows(stream, [FINDING_FIELDS])
+    write_csv_rows(stream, ([flatten_compliance(f["compliance"]) if key == "compliance" else f[key]
+                             for key in FINDING_FIELDS] for f in report.findings))
 
 
 def to_csv(report: ScanReport) -> str:
@@ -116,31 +129,62 @@ def to_csv(report: ScanReport) -> str:
 # OCSF
 # --------------------------------------------------------------------------------------------------
 
-def _epoch_ms(moment: str | None) -> int:
+def epoch_ms(moment: str | datetime | None) -> int:
     if not moment:
         return 0
-    return int(datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() * 1000)
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if moment.tzinfo is None:   # SQLite gives naive datetimes back; everything we store is UTC
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+_epoch_ms = epoch_ms
 
 
 def ocsf_finding(report: ScanReport, finding: dict[str, Any]) -> dict[str, Any]:
-    """One finding as an OCSF Detection Finding event (a plain dict, JSON-ready)."""
+    """One finding of a scan report as an OCSF Detection Finding event (a plain dict, JSON-ready)."""
     scan = report.scan
-    meta = report.checks.get(finding["check_id"], {})
-    status_id, status = OCSF_STATUS[finding["status"]]
+    return ocsf_event(finding, report.checks.get(finding["check_id"], {}), partition=scan["partition"],
+                      tool=scan["tool"], time_ms=_epoch_ms(scan["finished_at"]))
+
+
+# A stored finding's lifecycle overrides the status its result maps to: resolved (no longer produced), or
+# muted (accepted risk: OCSF's Suppressed, "reviewed, determined to be benign ... and is now suppressed").
+OCSF_STATE_STATUS = {"resolved": (4, "Resolved"), "muted": (3, "Suppressed")}
+
+
+def ocsf_event(finding: dict[str, Any], meta: dict[str, Any], *, partition: str | None, tool: dict[str, str],
+               time_ms: int, first_seen_ms: int | None = None, state: str | None = None,
+               unmapped: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A finding (FINDING_FIELDS + details) as an OCSF Detection Finding event.
+
+    `time_ms` is when it was observed (a scan's end, or a stored finding's last sighting); with `first_seen_ms`
+    the finding_info also carries first/last seen times. `state` "resolved" or "muted" sets the status as
+    OCSF_STATE_STATUS says; `unmapped` adds keys to `unmapped`.
+    """
+    status_id, status = OCSF_STATE_STATUS.get(state or "", OCSF_STATUS[finding["status"]])
     compliance_status_id, compliance_status = OCSF_COMPLIANCE_STATUS[finding["status"]]
     severity_id = OCSF_SEVERITY_ID.get(finding["severity"], 0)
-    tool = scan["tool"]
-    found_at = _epoch_ms(scan["finished_at"])
     resource: dict[str, Any] = {
         "uid": finding["resource_arn"] or finding["resource_id"],
         "name": finding["resource_id"],
         "type": finding["resource_type"],
         "region": finding["region"],
-        "cloud_partition": scan["partition"],
+        "cloud_partition": partition,
         "group": {"name": finding["service"]},
     }
     if finding["details"]:
         resource["data"] = {"details": finding["details"]}
+    finding_info: dict[str, Any] = {
+        "uid": finding["uid"],
+        "title": finding["title"],
+        "desc": meta.get("description") or finding["title"],
+        "types": [finding["category"]],
+        "created_time": time_ms if first_seen_ms is None else first_seen_ms,
+    }
+    if first_seen_ms is not None:
+        finding_info.update(first_seen_time=first_seen_ms, last_seen_time=time_ms)
     event: dict[str, Any] = {
         "metadata": {
             "version": OCSF_VERSION,
@@ -158,7 +202,7 @@ def ocsf_finding(report: ScanReport, finding: dict[str, Any]) -> dict[str, Any]:
         "class_name": "Detection Finding",
         "type_uid": OCSF_CLASS_UID * 100 + OCSF_ACTIVITY_CREATE,
         "type_name": "Detection Finding: Create",
-        "time": found_at,
+        "time": time_ms,
         "severity_id": severity_id,
         "severity": finding["severity"].capitalize() if severity_id else "Unknown",
         "status_id": status_id,
@@ -166,13 +210,7 @@ def ocsf_finding(report: ScanReport, finding: dict[str, Any]) -> dict[str, Any]:
         "status_code": finding["status"],
         "status_detail": finding["message"],
         "message": finding["message"],
-        "finding_info": {
-            "uid": finding["uid"],
-            "title": finding["title"],
-            "desc": meta.get("description") or finding["title"],
-            "types": [finding["category"]],
-            "created_time": found_at,
-        },
+        "finding_info": finding_info,
         "resources": [resource],
         "cloud": {
             "provider": "aws",
@@ -187,6 +225,7 @@ def ocsf_finding(report: ScanReport, finding: dict[str, Any]) -> dict[str, Any]:
             "compliance": finding["compliance"],
             "compliance_status_id": compliance_status_id,
             "compliance_status": compliance_status,
+            **(unmapped or {}),
         },
     }
     if meta.get("risk"):
@@ -200,7 +239,7 @@ def ocsf_finding(report: ScanReport, finding: dict[str, Any]) -> dict[str, Any]:
 
 def write_ocsf(report: ScanReport, stream: TextIO) -> None:
     """A JSON array of Detection Finding events, one per finding."""
-    _write_array((ocsf_finding(report, f) for f in report.findings), stream, 0)
+    write_array((ocsf_finding(report, f) for f in report.findings), stream, 0)
     stream.write("\n")
 
 

@@ -138,11 +138,13 @@ def donut(segments: list[tuple[str, int, str]], centre: str, caption: str) -> st
     return f'<div class="donut">{"".join(parts)}<div class="legend" style="flex-direction:column">{legend}</div></div>'
 
 
-def stacked_bars(rows: list[tuple[str, dict[str, int]]], caption: str) -> str:
-    """Horizontal bars per label, split into PASS/FAIL/ERROR, scaled to the largest row."""
+def stacked_bars(rows: list[tuple[str, dict[str, int]]], caption: str, label_w: int = 150) -> str:
+    """Horizontal bars per label, split into PASS/FAIL/ERROR, scaled to the largest row; a label longer than
+    `label_w` allows is cut (the whole label is the tooltip)."""
     if not rows:
         return '<p class="muted">No findings.</p>'
-    label_w, bar_w, row_h, right = 150, 330, 22, 90
+    bar_w, row_h, right = 330, 22, 90
+    max_chars = max(int((label_w - 10) / 6.8), 8)
     biggest = max(sum(c.values()) for _, c in rows) or 1
     height = row_h * len(rows) + 4
     width = label_w + bar_w + right
@@ -150,7 +152,7 @@ def stacked_bars(rows: list[tuple[str, dict[str, int]]], caption: str) -> str:
            f'aria-label="{e(caption)}" style="max-width:{width * 1.3:.0f}px">']
     for i, (label, counts) in enumerate(rows):
         y = i * row_h + 2
-        shown = label if len(label) <= 22 else label[:21] + "…"
+        shown = label if len(label) <= max_chars else label[:max_chars - 1] + "…"
         out.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="12" fill="#334155">'
                    f'<title>{e(label)}</title>{e(shown)}</text>')
         x = float(label_w)
@@ -270,9 +272,9 @@ def _check_overview(report: ScanReport) -> str:
             f"<tbody>{rows}</tbody></table>")
 
 
-def _options(values: Iterable[str], everything: str) -> str:
+def _options(values: Iterable[str], everything: str, selected: str | None = None) -> str:
     return f'<option value="">{e(everything)}</option>' + "".join(
-        f'<option value="{e(v)}">{e(v)}</option>' for v in values)
+        f'<option value="{e(v)}"{" selected" if v == selected else ""}>{e(v)}</option>' for v in values)
 
 
 def _remediation(meta: dict[str, Any]) -> str:
@@ -381,3 +383,167 @@ def render_html(report: ScanReport, *, title: str | None = None) -> str:
         f"{e(scan['finished_at'])}. Read-only scan; this file makes no network requests.</footer>"
         f"<script>{SCRIPT}</script></body></html>\n"
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Exports: a findings table written row by row, after charts drawn from counts computed beforehand
+# --------------------------------------------------------------------------------------------------
+
+EXPORT_CSS = """
+.note{background:#fffbeb;border:1px solid #fcd34d;border-radius:8px;padding:10px 14px;margin:0 0 12px}
+table.findings{table-layout:fixed}
+table.findings td{font-size:13px;overflow-wrap:anywhere}
+table.findings td.nw{white-space:nowrap}
+table.findings td .mono{word-break:normal;overflow-wrap:anywhere}
+.pill{display:inline-block;border:1px solid var(--line);border-radius:10px;padding:0 6px;font-size:11px;
+color:var(--muted);margin-left:4px}
+.filters-desc{font-size:13px;color:#cbd5e1;margin-top:4px}
+"""
+
+EXPORT_SCRIPT = """(function(){
+var bar=document.getElementById('t-filters');if(!bar)return;bar.hidden=false;
+var q=document.getElementById('t-q'),st=document.getElementById('t-status'),sv=document.getElementById('t-severity');
+var rows=Array.prototype.slice.call(document.querySelectorAll('table.findings tbody tr'));
+var text=rows.map(function(r){return r.textContent.toLowerCase();});
+function apply(){var t=q.value.trim().toLowerCase(),s=st.value,v=sv.value,n=0;
+rows.forEach(function(r,i){var ok=(!s||r.dataset.status===s)&&(!v||r.dataset.severity===v)&&(!t||text[i].indexOf(t)>=0);
+r.hidden=!ok;if(ok)n++;});document.getElementById('t-count').textContent=String(n);}
+[q,st,sv].forEach(function(x){x.addEventListener('input',apply);});apply();})();"""
+
+
+def content_security_policy(script: str = EXPORT_SCRIPT) -> str:
+    """No network, no script but `script` (by hash): for the page's meta tag and the HTTP header alike."""
+    return (f"default-src 'none'; style-src 'unsafe-inline'; script-src '{_script_hash(script)}'; "
+            "img-src data:; base-uri 'none'; form-action 'none'")
+
+
+def trend_chart(points: list[tuple[str, str, dict[str, int], dict[str, int]]], caption: str) -> str:
+    """Columns per scan, oldest left: (when, account, counts by status, deltas), PASS/ERROR/FAIL stacked."""
+    if not points:
+        return '<p class="muted">No finished scans yet.</p>'
+    width, pad, top, plot_h = 520, 16, 18, 150
+    slot = (width - 2 * pad) / max(len(points), 6)
+    col_w = min(34.0, slot * 0.6)
+    first = (width - slot * len(points)) / 2   # a few scans sit in the middle, not against the left edge
+    height = top + plot_h + 44
+    biggest = max(sum(c.values()) for _, _, c, _ in points) or 1
+    out = [f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{e(caption)}" '
+           f'style="max-width:{width * 1.3:.0f}px">',
+           f'<line x1="{pad}" y1="{top + plot_h}" x2="{width - pad}" y2="{top + plot_h}" stroke="#cbd5e1"/>']
+    for i, (when, account, counts, deltas) in enumerate(points):
+        centre = first + slot * (i + 0.5)
+        x = centre - col_w / 2
+        y = float(top + plot_h)
+        tip = (f"{when} · {account}: {counts.get('PASS', 0)} passed, {counts.get('FAIL', 0)} failed, "
+               f"{counts.get('ERROR', 0)} errors; {deltas.get('new', 0)} new, {deltas.get('resolved', 0)} resolved")
+        for status in ("PASS", "ERROR", "FAIL"):
+            n = counts.get(status, 0)
+            if not n:
+                continue
+            h = plot_h * n / biggest
+            y -= h
+            out.append(f'<rect x="{x:.2f}" y="{y:.2f}" width="{col_w:.2f}" height="{max(h, 1):.2f}" '
+                       f'fill="{STATUS_COLOURS[status]}"><title>{e(tip)}</title></rect>')
+        out.append(f'<text x="{centre:.2f}" y="{y - 4:.2f}" text-anchor="middle" font-size="10" '
+                   f'fill="{STATUS_COLOURS["FAIL"]}">{counts.get("FAIL", 0)}<title>{e(tip)}</title></text>')
+        day, _, clock = when.partition(" ")
+        small = slot < 60   # many scans: month-day only
+        out.append(f'<text x="{centre:.2f}" y="{top + plot_h + 13}" text-anchor="middle" font-size="10" '
+                   f'fill="#334155">{e(day[5:] if small else day)}<title>{e(tip)}</title></text>'
+                   f'<text x="{centre:.2f}" y="{top + plot_h + 25}" text-anchor="middle" font-size="9" '
+                   f'fill="#64748b">{e(clock)}</text>'
+                   f'<text x="{centre:.2f}" y="{top + plot_h + 38}" text-anchor="middle" font-size="9" '
+                   f'fill="#64748b">+{deltas.get("new", 0)}/−{deltas.get("resolved", 0)}</text>')
+    out.append("</svg>")
+    legend = "".join(f'<span><i class="sw" style="background:{STATUS_COLOURS[s]}"></i>{s}</span>' for s in STATUSES)
+    return "".join(out) + (f'<div class="legend">{legend}<span>above: failed · below: when, and new/resolved '
+                           "by the scan</span></div>")
+
+
+def severity_donut(failed_by_severity: dict[str, int]) -> str:
+    return donut([(s, failed_by_severity.get(s, 0), SEVERITY_COLOURS[s]) for s in SEVERITIES],
+                 str(sum(failed_by_severity.values())), "Failed findings by severity")
+
+
+def check_table(checks: list[tuple[str, dict[str, Any], dict[str, int]]]) -> str:
+    """One row per check: (check id, metadata with at least title/severity/service, counts by status), with
+    how to fix the failing ones."""
+    if not checks:
+        return ""
+    rows = "".join(
+        f'<tr><td>{_severity_badge(meta.get("severity") or "")}</td><td>{e(meta.get("title") or cid)}'
+        f'<div class="muted mono">{e(cid)}</div>{_remediation(meta) if counts.get("FAIL") else ""}</td>'
+        f'<td>{e(meta.get("service") or "")}</td><td class="num">{counts.get("PASS", 0)}</td>'
+        f'<td class="num st-FAIL">{counts.get("FAIL", 0) or ""}</td>'
+        f'<td class="num st-ERROR">{counts.get("ERROR", 0) or ""}</td></tr>' for cid, meta, counts in checks)
+    return ("<h2>Checks</h2><p class=\"muted\">Most failures first; open “How to fix” for the remediation."
+            "</p><table><thead><tr><th>Severity</th><th>Check</th><th>Service</th><th class=\"num\">Passed</th>"
+            '<th class="num">Failed</th><th class="num">Errors</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>")
+
+
+def export_page_start(*, heading: str, subtitle: str, filters: str, cards: list[tuple[Any, str, str | None]],
+                      charts: list[tuple[str, str]], checks: str, total: int, shown: int,
+                      delta_label: str, status: str | None = None) -> str:
+    """Everything before the findings table's rows: head, cards, charts, checks, the table's head. `status`
+    preselects the table's status filter (it applies once the page's script runs; every row is in the file)."""
+    csp = content_security_policy()
+    card_html = '<div class="cards">' + "".join(
+        f'<div class="card"><div class="n"{_colour(c)}>{e(n)}</div><div class="l">{e(label)}</div></div>'
+        for n, label, c in cards) + "</div>"
+    chart_html = '<div class="charts">' + "".join(
+        f'<div class="chart"><h3>{e(t)}</h3>{body}</div>' for t, body in charts) + "</div>"
+    note = ""
+    if shown < total:
+        note = (f'<p class="note"><b>This table lists the first {shown:,} of {total:,} findings</b>, in the '
+                "export's order. The counts and charts above cover all of them; export CSV or JSON for the full "
+                "list.</p>")
+    table_filters = (
+        '<div class="filters" id="t-filters" hidden>'
+        '<input id="t-q" type="search" placeholder="Search resource, message, check, account…" aria-label="Search">'
+        f'<select id="t-status" aria-label="Status">{_options(STATUSES, "every status", status)}</select>'
+        f'<select id="t-severity" aria-label="Severity">{_options(SEVERITIES, "every severity")}</select>'
+        '<span class="muted"><b id="t-count"></b> findings shown</span></div>')
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{e(csp)}">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f'<meta name="referrer" content="no-referrer"><title>{e(heading)}</title>'
+        f"<style>{CSS}{EXPORT_CSS}</style></head><body>"
+        f"<header><h1>{e(heading)}</h1><p>{e(subtitle)}</p>"
+        f'{f"<p class=filters-desc>{e(filters)}</p>" if filters else ""}</header><main>'
+        f"{card_html}<h2>Overview</h2>{chart_html}{checks}"
+        f"<h2>Findings ({total:,})</h2>{note}{table_filters}"
+        '<table class="findings"><colgroup><col style="width:100px"><col style="width:66px"><col style="width:16%">'
+        '<col style="width:9%"><col style="width:96px"><col style="width:19%"><col><col style="width:72px">'
+        '<col style="width:140px"></colgroup><thead><tr><th>Severity</th><th>Status</th><th>Check</th>'
+        f"<th>Account</th><th>Region</th><th>Resource</th><th>Message</th><th>{e(delta_label)}</th>"
+        "<th>Last seen (UTC)</th></tr></thead><tbody>"
+    )
+
+
+def export_row(row: dict[str, Any]) -> str:
+    """One findings-table row: severity, status (with resolved/muted marks), check, account, region, resource,
+    message, delta, last seen; every value escaped."""
+    marks = "".join(f'<span class="pill">{label}</span>' for label, on in
+                    (("resolved", row.get("resolved")), ("muted", row.get("muted"))) if on)
+    return (
+        f'<tr data-status="{e(row["status"])}" data-severity="{e(row["severity"])}">'
+        f'<td class="nw">{_severity_badge(row["severity"])}</td>'
+        f'<td class="st-{e(row["status"])}">{e(row["status"])}{marks}</td>'
+        f'<td>{e(row["title"])}<div class="muted mono">{e(row["check_id"])}</div></td>'
+        f'<td>{e(row["account"])}</td><td>{e(row["region"])}</td>'
+        f'<td><div class="mono">{e(row["resource_id"])}</div>'
+        f'<div class="muted mono">{e(row.get("resource_arn") or "")}</div></td>'
+        f'<td>{e(row["message"])}</td><td>{e(row.get("delta") or "")}</td>'
+        f'<td class="mono nw">{e(row.get("last_seen") or "")}</td></tr>'
+    )
+
+
+def export_page_end(*, shown: int, total: int, footer: str) -> str:
+    empty = '<tr><td colspan="9" class="muted">No findings match.</td></tr>' if total == 0 else ""
+    note = "" if shown >= total else (f'<p class="note">{total - shown:,} more findings are not listed here; '
+                                      "export CSV or JSON for the full list.</p>")
+    return (f"{empty}</tbody></table>{note}</main><footer>{e(footer)}</footer>"
+            f"<script>{EXPORT_SCRIPT}</script></body></html>\n")
