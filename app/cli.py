@@ -651,7 +651,8 @@ def scan(
         "--output", "-o", help="File to write (default: standard output; an HTML report asked for on a "
                                "terminal goes to cloudwizard-ACCOUNT-TIME.html).")] = None,
     fail_on: Annotated[FailOn | None, typer.Option(
-        help="Exit with code 3 when a FAIL finding of this severity or worse exists.",
+        help="Exit with code 3 when a FAIL finding of this severity or worse exists (GuardDuty sample findings "
+             "do not count).",
         case_sensitive=False)] = None,
     profile: Annotated[str | None, typer.Option(
         help="AWS profile to use (default: the standard chain: environment, AWS_PROFILE, SSO, instance role).")

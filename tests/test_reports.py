@@ -82,6 +82,17 @@ def _report() -> ScanReport:
     return ScanReport.build(scan, reversed(records), CHECKS)
 
 
+def test_guardduty_sample_findings_never_count_for_fail_on():
+    real = _record("iam_role_trust_not_public", "FAIL", "global", "real", "Trusts everyone")
+    sample = FindingRecord(**{**real.as_dict(), "uid": "gd-sample", "check_id": "guardduty:Backdoor:EC2/C&CActivity.B",
+                              "source": "guardduty", "severity": "critical", "details": {"sample": True}})
+    live = FindingRecord(**{**sample.as_dict(), "uid": "gd-live", "details": {"sample": False}})
+    report = ScanReport.build(_report().scan, [real, sample, live], CHECKS)
+    assert len(report.failed) == 3
+    for floor in ("critical", "informational"):
+        assert {f["uid"] for f in report.failing_at_or_above(floor)} == {real.uid, "gd-live"}
+
+
 def test_build_normalises_the_scan_and_sorts_findings():
     report = _report()
     assert tuple(report.scan) == SCAN_FIELDS

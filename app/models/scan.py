@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Enum, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, IdMixin, utcnow
@@ -61,6 +61,19 @@ class ScanRun(IdMixin, Base):
     results_purged_at: Mapped[datetime | None]
 
 
+def severity_rank(severity: str | None) -> int:
+    from app.checks.base import Severity
+
+    try:
+        return Severity(severity).rank
+    except ValueError:
+        return -1
+
+
+def _rank_of_severity(context: Any) -> int:
+    return severity_rank(context.get_current_parameters().get("severity"))
+
+
 class Finding(IdMixin, Base):
     """The latest state of one (account, region, check, resource); `uid` is stable across scans."""
 
@@ -70,9 +83,12 @@ class Finding(IdMixin, Base):
         Index("ix_findings_workspace_account", "workspace_id", "aws_account_id"),
         Index("ix_findings_workspace_status_severity", "workspace_id", "status", "severity"),
         Index("ix_findings_workspace_check", "workspace_id", "check_id"),
-        # Keyset pages sorted by last or first seen.
+        # Keyset pages sorted by severity, last seen or first seen (lists and streamed exports).
+        Index("ix_findings_workspace_severity_rank", "workspace_id", "severity_rank", "id"),
         Index("ix_findings_workspace_last_seen", "workspace_id", "last_seen_at", "id"),
         Index("ix_findings_workspace_first_seen", "workspace_id", "first_seen_at", "id"),
+        # Mute rule counts, and the SET NULL when a rule row goes.
+        Index("ix_findings_workspace_mute_rule", "workspace_id", "mute_rule_id"),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -85,6 +101,8 @@ class Finding(IdMixin, Base):
     service: Mapped[str] = mapped_column(String(40))
     category: Mapped[str] = mapped_column(String(32))
     severity: Mapped[str] = mapped_column(String(16))
+    # critical 4 ... informational 0 (-1 unknown): what "sort by severity" orders by, through an index.
+    severity_rank: Mapped[int] = mapped_column(SmallInteger, default=_rank_of_severity)
     status: Mapped[str] = mapped_column(String(8))                            # PASS | FAIL | ERROR
     region: Mapped[str] = mapped_column(String(32))
     resource_type: Mapped[str] = mapped_column(String(128))

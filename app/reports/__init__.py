@@ -113,9 +113,11 @@ class ScanReport:
         return [f for f in self.findings if f["status"] == "FAIL"]
 
     def failing_at_or_above(self, severity: str) -> list[dict[str, Any]]:
-        """FAIL findings whose severity is `severity` or worse (what --fail-on counts)."""
+        """FAIL findings whose severity is `severity` or worse (what --fail-on counts). GuardDuty's sample findings
+        (made by CreateSampleFindings to try the service out) describe nothing that happened: they never count."""
         floor = SEVERITY_RANK[severity]
-        return [f for f in self.failed if SEVERITY_RANK.get(f["severity"], 0) >= floor]
+        return [f for f in self.failed if SEVERITY_RANK.get(f["severity"], 0) >= floor
+                and not (f.get("details") or {}).get("sample")]
 
     def as_json(self) -> dict[str, Any]:
         return {"scan": self.scan, "findings": self.findings}

@@ -24,9 +24,11 @@ DELTA_HELP = ("What a scan said about the finding: `new` (first seen), `unchange
 class FindingRead(ResponseModel):
     id: uuid.UUID
     aws_account_id: uuid.UUID
-    uid: str = Field(description="Stable across scans: the same account, region, check and resource.")
+    uid: str = Field(description="Stable across scans: for a check, the same account, region, check and resource; "
+                                 "for an ingested finding, the same source, account, region and source id.")
     source: str = Field(examples=["cloudwizard"])
-    source_id: str | None
+    source_id: str | None = Field(description="The source's own id (GuardDuty finding id, Security Hub finding "
+                                              "Id); null for CloudWizard's checks.")
     check_id: str
     title: str
     service: str

@@ -241,7 +241,7 @@ class FindingsSource(_Source):
                 "counts": counts.as_json(), "tool": TOOL}
 
 
-_rank = case(findings_service.SEVERITY_RANK, value=Finding.severity, else_=-1)
+_rank = Finding.severity_rank
 
 
 @dataclass

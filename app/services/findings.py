@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aws.permissions import load_declarations
@@ -215,7 +215,8 @@ async def upsert_findings(session: AsyncSession, scan: ScanRun, records: Sequenc
         rows.append({
             "id": row.id if row is not None else uuid7(), "workspace_id": ws, "aws_account_id": scan.aws_account_id,
             "uid": r.uid, "source": r.source, "source_id": r.source_id, "check_id": r.check_id, "title": r.title,
-            "service": r.service, "category": r.category, "severity": r.severity, "status": r.status,
+            "service": r.service, "category": r.category, "severity": r.severity,
+            "severity_rank": SEVERITY_RANK.get(r.severity, -1), "status": r.status,
             "region": r.region, "resource_type": r.resource_type, "resource_id": r.resource_id[:1024],
             "resource_arn": r.resource_arn, "resource_tags": r.resource_tags, "message": r.message,
             "compliance": r.compliance, "details": r.details, "first_seen_at": now, "last_seen_at": now,
@@ -263,9 +264,9 @@ async def _upsert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> dic
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.workspace_id, table.c.uid],
         set_={name: excluded[name] for name in (
-            "aws_account_id", "status", "severity", "title", "service", "category", "resource_type", "resource_id",
-            "message", "resource_arn", "resource_tags", "compliance", "details", "last_seen_at", "last_scan_id",
-            "resolved_at", "status_changed_at")},
+            "aws_account_id", "status", "severity", "severity_rank", "title", "service", "category", "resource_type",
+            "resource_id", "message", "resource_arn", "resource_tags", "compliance", "details", "last_seen_at",
+            "last_scan_id", "resolved_at", "status_changed_at")},
     ).returning(table.c.id, table.c.uid)
     ids: dict[str, uuid.UUID] = {}
     for chunk in _chunks(rows, 1000):
@@ -383,12 +384,9 @@ class FindingFilter:
     muted: MutedFilter = MutedFilter.exclude
 
 
-_severity_rank = case(SEVERITY_RANK, value=Finding.severity, else_=-1)
-
-
 def _sort_key(sort: FindingSort):
     if sort == FindingSort.severity:
-        return _severity_rank
+        return Finding.severity_rank
     return Finding.last_seen_at if sort == FindingSort.last_seen else Finding.first_seen_at
 
 
