@@ -15,12 +15,11 @@ from app.api.deps import SessionDep, WorkspaceViewer
 from app.api.exports import FORMATS_HELP, FormatQuery, export_response, export_responses, record_export
 from app.checks.base import Severity
 from app.errors import error_responses
-from app.models import Finding, FindingDelta, ScanRun
+from app.models import Finding, FindingDelta
 from app.pagination import PageParams, page_params
 from app.schemas.exports import FindingsExportDocument
 from app.schemas.findings import (
     CountBucket,
-    DeltaCounts,
     FindingDetail,
     FindingEventRead,
     FindingPage,
@@ -67,14 +66,6 @@ def _many(description: str, alias: str | None = None):
 
 def _read(finding: Finding, delta: FindingDelta | None = None) -> FindingRead:
     return exports_service.finding_read(finding, delta)
-
-
-def _trend_point(scan: ScanRun) -> TrendPoint:
-    summary = scan.summary or {}
-    return TrendPoint(scan_id=scan.id, aws_account_id=scan.aws_account_id, status=scan.status,
-                      finished_at=scan.finished_at, total=summary.get("total", 0), passed=summary.get("passed", 0),
-                      failed=summary.get("failed", 0), errored=summary.get("errored", 0),
-                      deltas=DeltaCounts(**(summary.get("deltas") or {})))
 
 
 def _bucket(b: service.Bucket) -> CountBucket:
@@ -158,7 +149,7 @@ async def findings_summary(
                           by_severity=[_bucket(b) for b in s.by_severity],
                           by_category=[_bucket(b) for b in s.by_category],
                           by_account=[_bucket(b) for b in s.by_account],
-                          trend=[_trend_point(scan) for scan in s.trend])
+                          trend=[TrendPoint.of_scan(scan) for scan in s.trend])
 
 
 @router.get("/findings/export", name="exports_findings", tags=["exports"], response_model=None,

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from app.api.deps import SessionDep, WorkspaceViewer
 from app.errors import error_responses
-from app.schemas.findings import CountBucket, DeltaCounts, TrendPoint
+from app.schemas.findings import CountBucket, TrendPoint
 from app.schemas.overview import AccountPostureList, AccountPostureRead, LastScan
 from app.services.overview import AccountPosture, account_postures
 
@@ -14,13 +14,6 @@ router = APIRouter(prefix="/workspaces/{workspace_id}", tags=["findings"])
 
 
 def _read(p: AccountPosture) -> AccountPostureRead:
-    last_results = None
-    if p.last_results is not None:
-        s = p.last_results.summary or {}
-        last_results = TrendPoint(
-            scan_id=p.last_results.id, aws_account_id=p.account.id, status=p.last_results.status,
-            finished_at=p.last_results.finished_at, total=s.get("total", 0), passed=s.get("passed", 0),
-            failed=s.get("failed", 0), errored=s.get("errored", 0), deltas=DeltaCounts(**(s.get("deltas") or {})))
     return AccountPostureRead(
         aws_account_id=p.account.id, name=p.account.name, aws_account_number=p.account.aws_account_id,
         connection_status=p.account.status,
@@ -30,7 +23,7 @@ def _read(p: AccountPosture) -> AccountPostureRead:
         muted=p.muted, resolved=p.resolved,
         last_scan=LastScan(id=p.last_scan.id, status=p.last_scan.status, created_at=p.last_scan.created_at,
                            finished_at=p.last_scan.finished_at, error=p.last_scan.error) if p.last_scan else None,
-        last_results=last_results)
+        last_results=TrendPoint.of_scan(p.last_results) if p.last_results else None)
 
 
 @router.get("/findings/summary/accounts", name="findings_summary_accounts", response_model=AccountPostureList,

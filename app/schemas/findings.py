@@ -122,6 +122,15 @@ class TrendPoint(BaseModel):
     errored: int
     deltas: DeltaCounts
 
+    @classmethod
+    def of_scan(cls, scan: Any) -> TrendPoint:
+        """A finished scan's counts and deltas, from its stored summary."""
+        summary = scan.summary or {}
+        return cls(scan_id=scan.id, aws_account_id=scan.aws_account_id, status=scan.status,
+                   finished_at=scan.finished_at, total=summary.get("total", 0), passed=summary.get("passed", 0),
+                   failed=summary.get("failed", 0), errored=summary.get("errored", 0),
+                   deltas=DeltaCounts(**(summary.get("deltas") or {})))
+
 
 class FindingSummary(BaseModel):
     open: CountBucket = Field(description="Open, unmuted findings by status.")
