@@ -530,8 +530,19 @@ async def test_every_mute_and_unmute_is_audited(client, world):
 # Scans meet existing rules
 
 
-async def test_new_findings_of_a_later_scan_arrive_muted(client, signup, make_workspace, aws_fake):
+@pytest.mark.parametrize("rule_seen_in_scan_transaction", [True, False])
+async def test_new_findings_of_a_later_scan_arrive_muted(client, signup, make_workspace, aws_fake, monkeypatch,
+                                                          rule_seen_in_scan_transaction):
+    """False: the scan's own apply missed the rule (committed while the scan wrote its results); the apply after
+    the scan's commit still mutes its findings."""
+    import app.tasks.scans as scan_tasks
     from tests.scan_helpers import connect_account, run_queued_jobs
+
+    if not rule_seen_in_scan_transaction:
+        async def blind_apply(session, workspace_id, **kwargs):
+            return 0
+
+        monkeypatch.setattr(scan_tasks, "apply_mutes", blind_apply)
 
     owner = await signup()
     ws = await make_workspace(owner["headers"])

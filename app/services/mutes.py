@@ -195,6 +195,15 @@ async def _serialize_rule_changes(session: AsyncSession, workspace_id: uuid.UUID
     await session.execute(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(key_share=True))
 
 
+async def reapply_after_scan(session: AsyncSession, workspace_id: uuid.UUID, account_id: uuid.UUID) -> int:
+    """Apply the rules again once a scan's results are committed, taking turns with rule changes. The scan applies
+    them inside its own transaction too (so its findings never show unmuted), but a rule committed while that
+    transaction was open saw none of the scan's new findings and the scan did not see the rule: this closes that
+    gap. Run in a transaction of its own, after the scan's has committed."""
+    await _serialize_rule_changes(session, workspace_id)
+    return await apply_mutes(session, workspace_id, account_ids=[account_id])
+
+
 def _check_expiry(expires_at: datetime | None, now: datetime) -> datetime | None:
     if expires_at is None:
         return None

@@ -25,7 +25,7 @@ from app.services import audit
 from app.services.aws_accounts import set_status
 from app.services.connection import AssumeAuditTrail, reverify, session_name
 from app.services.findings import Coverage, upsert_findings
-from app.services.mutes import apply_mutes
+from app.services.mutes import apply_mutes, reapply_after_scan
 from app.services.scans import SCANNABLE, enqueue_scan, summarize
 
 log = structlog.get_logger(__name__)
@@ -172,6 +172,9 @@ async def _run(ctx: dict[str, Any], scan_id: uuid.UUID) -> str:
                            target_type="scan", target_id=scan_id,
                            details={"status": scan.status.value, "findings": len(outcome.findings),
                                     "api_calls": outcome.stats.api_calls, "deltas": deltas})
+    # A mute rule committed while the results were being written saw none of the new findings: apply again.
+    async with session_scope() as session:
+        await reapply_after_scan(session, workspace_id, account_pk)
     log.info("scan.finished", scan_id=str(scan_id), status=outcome.status, findings=len(outcome.findings),
              api_calls=outcome.stats.api_calls)
     return outcome.status
