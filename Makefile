@@ -14,7 +14,7 @@ DEMO_ARGS ?=
 
 help:
 	@echo "make demo     scan a simulated AWS account through the real API (embedded SQLite in .cloudwizard/) and"
-	@echo "              write an HTML report; DEMO_ARGS=--serve keeps the API running afterwards"
+	@echo "              download its exports; DEMO_ARGS=--serve keeps the API running afterwards"
 	@echo "make test     lint, then run the whole test suite (SQLite, or CW_TEST_DATABASE_URL / CW_TEST_REDIS_URL)"
 	@echo "make lint     ruff check app tests"
 	@echo "make serve    start the API on http://$(HOST):$(PORT) (database: CW_DATABASE_URL, default .cloudwizard/)"

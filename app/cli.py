@@ -772,9 +772,11 @@ def demo(
     port: Annotated[int | None, typer.Option(
         min=1, max=65535, help="API port (default: a free one; 8000 with --serve).")] = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Folder for the HTML and JSON reports (default: <CW_DATA_DIR>/reports).")] = None,
+        "--output", "-o", help="Folder for the scan's exports: HTML, JSON, CSV, OCSF, ASFF (default: "
+                             "<CW_DATA_DIR>/reports).")] = None,
 ) -> None:
-    """Scan a simulated AWS account (moto) through the real API and write a report; see docs/DEMO.md."""
+    """Scan a simulated AWS account (moto) through the real API, download the exports, mute a finding; see
+    docs/DEMO.md."""
     settings = load_settings()
     from app.demo.run import DemoError, DemoOptions, run_demo
 

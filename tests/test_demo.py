@@ -1,11 +1,14 @@
-"""The demo end to end (simulated account, real API process, real HTTP flow, report), its documented seed
-configuration, and seeding twice."""
+"""The demo end to end (simulated account, real API process, real HTTP flow, the scan's exports, a mute rule,
+the organization view), its documented seed configuration, and seeding twice."""
 
 from __future__ import annotations
 
+import csv
+import fnmatch
 import io
 import json
 import socket
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -14,7 +17,7 @@ from typer.testing import CliRunner
 from app.checks.catalog import catalog
 from app.cli import cli
 from app.demo import seed
-from app.demo.run import DemoOptions, run_demo
+from app.demo.run import DEMO_MUTE, DemoOptions, attachment_name, run_demo
 
 REPO = Path(__file__).resolve().parent.parent
 # The issue's five; the catalog may add more (it has resilience and patching), which the demo covers too.
@@ -103,7 +106,7 @@ def test_seeding_twice_changes_nothing(aws_fake):
     assert _account_state(aws_fake) == before
 
 
-def test_demo_runs_the_real_flow_and_writes_the_report(aws_fake, tmp_path):
+def test_demo_runs_the_real_flow_exports_and_mutes(aws_fake, tmp_path):
     output = io.StringIO()
     console = Console(file=output, width=140, force_terminal=False)
     result = run_demo(DemoOptions(data_dir=tmp_path / "data", aws_endpoint=aws_fake.endpoint_url), console)
@@ -147,14 +150,78 @@ def test_demo_runs_the_real_flow_and_writes_the_report(aws_fake, tmp_path):
     assert result.summary["total"] == len(findings)
     assert result.summary["by_status"]["FAIL"] == sum(1 for f in findings if f["status"] == "FAIL")
     text = output.getvalue()
-    for words in ("Verified", "By category", "Top failing checks", str(result.html_path)):
+    for words in ("Verified", "By category", "Top failing checks", "Ingested findings: 5 from GuardDuty",
+                  "1 from Security Hub", "Organization view: acme-production (123456789012)"):
         assert words in text
+    _assert_exports_are_valid(result, findings, text)
+    _assert_the_mute_rule_worked(result)
 
-    html = result.html_path.read_text()
-    assert html.startswith("<!DOCTYPE html>") and seed.DEMO_ACCOUNT in html
-    document = json.loads(result.json_path.read_text())
+
+def _assert_exports_are_valid(result, findings: list[dict], text: str) -> None:
+    """The scan's export in five formats, downloaded from the API into the output folder, each valid."""
+    assert set(result.exports) == {"html", "json", "csv", "ocsf", "asff"}
+    suffixes = {"html": ".html", "json": ".json", "csv": ".csv", "ocsf": ".ocsf.json", "asff": ".asff.json"}
+    for fmt, path in result.exports.items():
+        assert path.is_file() and path.stat().st_size > 0, fmt
+        assert path.name.endswith(suffixes[fmt]) and path.name.startswith("cloudwizard-scan-"), path.name
+        assert path.parent == result.exports["html"].parent
+        assert str(path) in text  # the terminal ends with the five paths
+    assert not list(result.exports["html"].parent.glob("*.part"))
+
+    document = json.loads(result.exports["json"].read_text())
+    assert document["scan"]["id"] == result.scan["id"]
     assert document["scan"]["account_id"] == seed.DEMO_ACCOUNT
     assert len(document["findings"]) == len(findings)
+    assert {r["finding"]["id"] for r in document["findings"]} == {f["id"] for f in findings}
+
+    with result.exports["csv"].open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:3] == ["id", "uid", "check_id"]  # a header row
+    assert len(rows) - 1 == len(document["findings"])
+
+    events = json.loads(result.exports["ocsf"].read_text())
+    assert isinstance(events, list) and len(events) == len(findings)
+    assert {e["class_uid"] for e in events} == {2004}
+
+    asff = json.loads(result.exports["asff"].read_text())
+    assert len(asff["Findings"]) == len(findings)
+    assert {f["SchemaVersion"] for f in asff["Findings"]} == {"2018-10-08"}
+
+    html = result.exports["html"].read_text()
+    assert html.startswith("<!DOCTYPE html>") and seed.DEMO_ACCOUNT in html
+    assert "<svg" in html and "<script src" not in html
+
+
+def _assert_the_mute_rule_worked(result) -> None:
+    rule = result.mute_rule
+    assert rule["state"] == "active" and rule["reason"] and rule["owner"] == DEMO_MUTE["owner"]
+    assert rule["check_id"] == DEMO_MUTE["check_id"] and rule["resource_pattern"] == DEMO_MUTE["resource_pattern"]
+    expires = datetime.fromisoformat(rule["expires_at"])
+    assert timedelta(days=29) < expires - datetime.now(UTC) <= timedelta(days=30)
+    # It mutes what it says, and only that: the website bucket's public policy finding, which the seed documents.
+    muted = [f for f in result.findings if f["check_id"] == DEMO_MUTE["check_id"]
+             and fnmatch.fnmatchcase(f["resource_arn"] or "", DEMO_MUTE["resource_pattern"])]
+    assert [f["status"] for f in muted] == ["FAIL"]
+    assert rule["matched_findings"] == len(muted) >= 1
+    before, after = result.summary_before_mute, result.summary_after_mute
+    assert before["muted"] == 0 and after["muted"] == rule["matched_findings"]
+    assert after["open"]["failed"] == before["open"]["failed"] - rule["matched_findings"]
+    # The organization view counts the same (after the mute), with the ingested findings' sources.
+    row = result.organization
+    assert row["aws_account_number"] == seed.DEMO_ACCOUNT and row["muted"] == rule["matched_findings"]
+    assert row["open"]["failed"] == after["open"]["failed"]
+    assert row["failed_by_source"]["guardduty"] == len(seed.SAMPLE_FINDING_TYPES)
+    assert row["failed_by_source"]["securityhub"] == 1
+    assert 0 < row["pass_rate"] < 1
+
+
+def test_attachment_names_are_plain_file_names():
+    disposition = 'attachment; filename="cloudwizard-scan-123456789012-2025-01-01-abc.ocsf.json"'
+    assert attachment_name(disposition, "ocsf.json") == "cloudwizard-scan-123456789012-2025-01-01-abc.ocsf.json"
+    assert attachment_name(disposition, "csv") is None           # not the format asked for
+    for unsafe in ('attachment; filename="../../etc/x.json"', 'attachment; filename=".x.json"',
+                   'attachment; filename="a/b.json"', "attachment", None):
+        assert attachment_name(unsafe, "json") is None
 
 
 def test_demo_command_refuses_a_busy_port_before_starting_anything(tmp_path, monkeypatch):

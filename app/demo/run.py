@@ -3,17 +3,21 @@
     fake AWS (moto + app.fakes, own process) <- seeded with boto3 (app.demo.seed)
     API (`cloudwizard serve`, own process, embedded SQLite, in-process jobs) <- driven with httpx:
         sign up -> workspace -> connect the account (External ID) -> deploy the role's CloudFormation
-        stack in the simulated account -> verify -> scan (live progress) -> findings -> report
+        stack in the simulated account -> verify -> scan (live progress) -> findings -> the scan's exports
+        (HTML, JSON, CSV, OCSF, ASFF) -> a mute rule -> ingested GuardDuty/Security Hub findings and the
+        organization view
 
 Nothing but the AWS account is simulated: the API, the database, the job runner, the STS AssumeRole with
-the External ID, the collectors and the checks are the ones a real deployment runs. Each run signs up a
-fresh user and workspace, so running the demo again (against the same data folder) just adds one more.
+the External ID, the collectors, the checks and the export writers are the ones a real deployment runs.
+Each run signs up a fresh user and workspace, so running the demo again (against the same data folder)
+just adds one more.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -25,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +73,14 @@ class DemoResult:
     workspace: dict[str, Any]
     account: dict[str, Any]
     scan: dict[str, Any]
-    findings: list[dict[str, Any]]      # as GET /v1/workspaces/{id}/findings answers them
-    summary: dict[str, Any]
+    findings: list[dict[str, Any]]      # as GET /v1/workspaces/{id}/findings answered them, before the mute
+    summary: dict[str, Any]             # those findings counted (what the terminal shows)
     seeded: seed.SeedResult
-    json_path: Path
-    html_path: Path
+    exports: dict[str, Path]            # format (html, json, csv, ocsf, asff) -> the scan export downloaded
+    mute_rule: dict[str, Any]           # as POST .../mute-rules answered it (matched_findings: how many it muted)
+    summary_before_mute: dict[str, Any]  # GET .../findings/summary before and after the mute rule
+    summary_after_mute: dict[str, Any]
+    organization: dict[str, Any]        # the account's row of GET .../findings/summary/accounts, after the mute
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -241,6 +248,15 @@ def api_server(options: DemoOptions, aws_env: dict[str, str], log_path: Path) ->
 # The API, over HTTP
 # --------------------------------------------------------------------------------------------------
 
+def _problem(response: httpx.Response) -> str:
+    """What an error answer says (its problem+json detail or title), for a DemoError."""
+    try:
+        problem = response.json()
+        return str(problem.get("detail") or problem.get("title") or response.text)
+    except (ValueError, AttributeError):
+        return response.text[:500]
+
+
 class Api:
     """A thin HTTP client that turns any unexpected answer into a DemoError quoting the problem."""
 
@@ -254,12 +270,7 @@ class Api:
     def call(self, method: str, path: str, expect: int, **kwargs: Any) -> Any:
         response = self.http.request(method, path, headers=self.headers, **kwargs)
         if response.status_code != expect:
-            try:
-                problem = response.json()
-                detail = problem.get("detail") or problem.get("title") or response.text
-            except ValueError:
-                detail = response.text[:500]
-            raise DemoError(f"{method} {path} answered {response.status_code}: {detail}")
+            raise DemoError(f"{method} {path} answered {response.status_code}: {_problem(response)}")
         return response.json()
 
     def pages(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
@@ -382,43 +393,72 @@ def summarize(findings: list[dict[str, Any]], top: int = 10) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Reports
+# Exports and the mute rule
 # --------------------------------------------------------------------------------------------------
 
-def _seconds_between(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
+# The scan export's formats, in the order the demo downloads and lists them: the media type the API must answer
+# with, the file extension it names the file with (the demo falls back on demo-<time>.<ext>), and a label.
+EXPORT_FORMATS: dict[str, tuple[str, str, str]] = {
+    "html": ("text/html", "html", "HTML report"),
+    "json": ("application/json", "json", "JSON"),
+    "csv": ("text/csv", "csv", "CSV"),
+    "ocsf": ("application/json", "ocsf.json", "OCSF 1.5"),
+    "asff": ("application/json", "asff.json", "ASFF"),
+}
+# A name the demo will write in the output folder: no path separators, no leading dot.
+_SAFE_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+
+# The risk the demo accepts, as a team would: the seeded website bucket (docs/DEMO.md) is public on purpose, so
+# its public bucket policy is muted for a month, by check and resource pattern; its other findings stay open.
+MUTE_DAYS = 30
+DEMO_MUTE: dict[str, str] = {
+    "check_id": "s3_bucket_policy_not_public",
+    "resource_pattern": "arn:aws:s3:::acme-public-assets-*",
+    "reason": "acme-public-assets holds the public website's images and scripts: public read (s3:GetObject) is "
+              "its purpose and it stores nothing private. Revisit when the site moves behind CloudFront.",
+    "owner": "web-team@example.com",
+}
+SOURCE_LABELS = {"guardduty": "GuardDuty", "securityhub": "Security Hub"}
 
 
-def build_report(account: dict[str, Any], scan: dict[str, Any], findings: list[dict[str, Any]]) -> Any:
-    """The shared report view (app.reports.ScanReport) of the scan, from what the API answered."""
-    from app.reports import ScanReport
-
-    progress = scan.get("progress") or {}
-    summary = {
-        "account_id": account["aws_account_id"], "partition": account.get("partition") or "aws",
-        "regions": scan["regions"], "status": scan["status"], "started_at": scan.get("started_at"),
-        "finished_at": scan.get("finished_at"),
-        "duration_seconds": _seconds_between(scan.get("started_at"), scan.get("finished_at")),
-        "api_calls": progress.get("api_calls"), "throttled": progress.get("throttled"),
-        "errors": scan.get("collection_errors") or [], "collectors_run": progress.get("collectors_total"),
-    }
-    rows = [{**f, "account_id": account["aws_account_id"]} for f in findings]
-    return ScanReport.build(summary, rows)
+def attachment_name(disposition: str | None, extension: str) -> str | None:
+    """The file name a Content-Disposition header gives, if it is a plain name with the expected extension."""
+    match = re.search(r'filename="([^"]*)"', disposition or "")
+    name = match.group(1) if match else ""
+    return name if _SAFE_FILENAME.fullmatch(name) and name.endswith(f".{extension}") else None
 
 
-def write_reports(output_dir: Path, stem: str, report: Any) -> tuple[Path, Path]:
-    """The JSON and the self-contained HTML report, written by the shared report writers."""
-    from app.reports.formats import to_json
-    from app.reports.html import render_html
+def download_export(api: Api, path: str, fmt: str, folder: Path, fallback_stem: str) -> Path:
+    """Stream `GET path?format=fmt` into folder, under the name Content-Disposition gives (else
+    <fallback_stem>.<ext>). The answer must be a 200 of the format's media type with a body."""
+    media_type, extension, _ = EXPORT_FORMATS[fmt]
+    what = f"GET {path}?format={fmt}"
+    with api.http.stream("GET", path, params={"format": fmt}, headers=api.headers) as response:
+        if response.status_code != 200:
+            response.read()
+            raise DemoError(f"{what} answered {response.status_code}: {_problem(response)}")
+        answered = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if answered != media_type:
+            raise DemoError(f"{what} answered content type {answered or '(none)'}, not {media_type}")
+        name = attachment_name(response.headers.get("content-disposition"), extension)
+        target = folder / (name or f"{fallback_stem}.{extension}")
+        partial = target.with_name(f"{target.name}.part")
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with partial.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+            if partial.stat().st_size == 0:
+                raise DemoError(f"{what} answered an empty body")
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return target
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = output_dir / f"{stem}.json", output_dir / f"{stem}.html"
-    json_path.write_text(to_json(report))
-    html_path.write_text(render_html(report, title=f"CloudWizard demo — simulated AWS account "
-                                                   f"{report.scan['account_id']}"))
-    return json_path, html_path
+
+def _size(path: Path) -> str:
+    size = path.stat().st_size
+    return f"{size / 1024:.0f} kB" if size >= 1024 else f"{size} B"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -465,6 +505,30 @@ def render_summary(console: Console, scan: dict[str, Any], summary: dict[str, An
         for e in scan["collection_errors"][:5]:
             console.print(f"  [dim]{escape(e['action'])} in {escape(e['region'])}: {escape(e['code'])}[/]",
                           highlight=False)
+
+
+def render_ingested(console: Console, findings: list[dict[str, Any]]) -> None:
+    """One line: the findings the scan ingested from GuardDuty and Security Hub, per source and status."""
+    ingested: dict[str, Counter[str]] = {}
+    for f in findings:
+        if f["source"] != "cloudwizard":
+            ingested.setdefault(f["source"], Counter())[f["status"]] += 1
+    if not ingested:
+        console.print("[bold]Ingested findings:[/] none from GuardDuty or Security Hub", highlight=False)
+        return
+    parts = [f"{sum(c.values())} from {SOURCE_LABELS.get(source, source)} ({c['FAIL']} failing)"
+             for source, c in sorted(ingested.items())]
+    console.print(f"[bold]Ingested findings:[/] {', '.join(parts)} — listed with the checks' results "
+                  "(source guardduty / securityhub)", highlight=False, soft_wrap=True)
+
+
+def render_organization(console: Console, row: dict[str, Any]) -> None:
+    """One line: the account's row of the organization view (open, unmuted failures by severity, pass rate)."""
+    severities = " ".join(f"[{SEVERITY_STYLE.get(k, '')}]{k} {v}[/]" for k, v in row["failed_by_severity"].items())
+    rate = "n/a" if row["pass_rate"] is None else f"{row['pass_rate']:.1%}"
+    console.print(f"[bold]Organization view:[/] {escape(row['name'])} ({row['aws_account_number']}) — "
+                  f"{row['open']['failed']} open failures: {severities}; pass rate {rate}; {row['muted']} muted "
+                  "(GET …/findings/summary/accounts)", highlight=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -533,7 +597,7 @@ class _Steps:
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
     """Run the whole demo; raises DemoError naming the step that failed. With options.serve, blocks until
-    Ctrl-C (or SIGTERM) after the report."""
+    Ctrl-C (or SIGTERM) after the last step."""
     from alembic.util.exc import CommandError
     from botocore.exceptions import BotoCoreError, ClientError
     from sqlalchemy.exc import SQLAlchemyError
@@ -625,21 +689,55 @@ def _run(options: DemoOptions, console: Console, steps: _Steps) -> DemoResult:
         steps.done(f"Scan {scan['status']}: {progress.get('collectors_total', 0)} collector runs in "
                    f"{len(scan['regions'])} regions, {progress.get('api_calls', 0)} AWS API calls")
 
-        steps.begin("report", "writing the report")
+        steps.begin("findings", "reading the findings")
         findings = fetch_findings(api, ws, account["id"])
         summary = summarize(findings)
         render_summary(console, scan, summary)
-        json_path, html_path = write_reports(output_dir, f"demo-{stamp}", build_report(account, scan, findings))
         steps.done()
+
+        console.print()
+        steps.begin("exports", "downloading the scan's exports")
+        export_path = f"{scan_base}/{scan['id']}/export"
+        exports = {fmt: download_export(api, export_path, fmt, output_dir, f"demo-{stamp}") for fmt in EXPORT_FORMATS}
+        steps.done(f"Downloaded the scan's export (GET …/scans/{{id}}/export) in {len(exports)} formats: "
+                   + ", ".join(f"{EXPORT_FORMATS[fmt][2]} {_size(path)}" for fmt, path in exports.items()))
+
+        steps.begin("mute", "muting an accepted risk")
+        before = api.call("GET", f"{ws}/findings/summary", 200)
+        expires = datetime.now(UTC) + timedelta(days=MUTE_DAYS)
+        rule = api.call("POST", f"{ws}/mute-rules", 201, json={**DEMO_MUTE, "expires_at": expires.isoformat()})
+        after = api.call("GET", f"{ws}/findings/summary", 200)
+        muted = rule["matched_findings"]
+        steps.done(f"Muted an accepted risk (POST …/mute-rules): {muted} finding{'' if muted == 1 else 's'} muted")
+        for label, text in (
+                ("what", f"{rule['check_id']} on resources matching {rule['resource_pattern']}"),
+                ("why", rule["reason"]),
+                ("owner", f"{rule['owner']}, expires {expires:%Y-%m-%d} ({MUTE_DAYS} days)"),
+                ("effect", f"open failures {before['open']['failed']} → {after['open']['failed']}, "
+                           f"{after['muted']} muted (GET …/findings/summary)")):
+            console.print(f"  [dim]{label:<6}[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+        steps.begin("organization", "reading the organization view")
+        postures = api.call("GET", f"{ws}/findings/summary/accounts", 200)["items"]
+        organization = next((p for p in postures if p["aws_account_id"] == account["id"]), None)
+        if organization is None:
+            raise DemoError(f"GET {ws}/findings/summary/accounts does not list account {account['id']}")
+        steps.done()
+        console.print()
+        render_ingested(console, findings)
+        render_organization(console, organization)
         steps.seconds["total"] = round(time.monotonic() - steps.started, 2)
 
         console.print()
-        console.print(f"[bold]HTML report:[/] {html_path}", highlight=False, soft_wrap=True)
-        console.print(f"[bold]JSON report:[/] {json_path}", highlight=False, soft_wrap=True)
+        console.print("[bold]The scan's exports:[/]", highlight=False)
+        width = max(len(label) for _, _, label in EXPORT_FORMATS.values())
+        for fmt, path in exports.items():
+            console.print(f"  {EXPORT_FORMATS[fmt][2]:<{width}}  {path}", highlight=False, soft_wrap=True)
         console.print(f"[dim]Demo finished in {steps.seconds['total']:.1f} s.[/]")
         result = DemoResult(api_url=server.base_url, email=email, password=password, workspace=workspace,
-                            account=account, scan=scan, findings=findings, summary=summary,
-                            seeded=seeded, json_path=json_path, html_path=html_path, seconds=steps.seconds)
+                            account=account, scan=scan, findings=findings, summary=summary, seeded=seeded,
+                            exports=exports, mute_rule=rule, summary_before_mute=before, summary_after_mute=after,
+                            organization=organization, seconds=steps.seconds)
         if options.serve:
             _serve_until_interrupted(console, result)
         return result
