@@ -18,7 +18,8 @@ Mapping (Security Hub's own conventions for posture controls):
 
 ProductArn is the account's default product in the finding's region (a global resource: the partition's home
 region), `arn:<partition>:securityhub:<region>:<account>:product/<account>/default`, which is what a customer
-imports into their own Security Hub. Strings are cut to the service's limits (Title 256, Description 1024...).
+imports into their own Security Hub. Strings are cut to the service's limits (Title 256, Description 1024...);
+resource tags with an empty or blank key or value are left out (ASFF strings must hold a non-blank character).
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ ID_MAX, RESOURCE_ID_MAX, TYPES_MAX, REQUIREMENTS_MAX, TAGS_MAX, PRODUCT_FIELDS_M
 def _cut(text: Any, limit: int) -> str:
     text = "" if text is None else str(text)
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _filled(text: Any) -> bool:
+    return isinstance(text, str) and bool(text.strip())
 
 
 def _https(url: Any) -> str | None:
@@ -89,7 +94,11 @@ def asff_finding(finding: dict[str, Any], meta: dict[str, Any], *, partition: st
         "Partition": partition,
         "Region": region,
     }
-    tags = {_cut(k, 128): _cut(v, 256) for k, v in list((resource_tags or {}).items())[:TAGS_MAX] if k}
+    # ASFF strings must hold a non-blank character: a tag with an empty (or blank) value, which AWS allows, cannot
+    # be carried, and Security Hub would refuse the whole finding for it.
+    tags = {_cut(k, 128): _cut(v, 256) for k, v in (resource_tags or {}).items()
+            if _filled(k) and _filled(v)}
+    tags = dict(list(tags.items())[:TAGS_MAX])
     if tags:
         resource["Tags"] = tags
     compliance: dict[str, Any] = {"Status": COMPLIANCE_STATUS[status]}

@@ -7,6 +7,7 @@ on the action report ERROR for that region (or resource) instead of guessing PAS
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable
@@ -26,6 +27,21 @@ DENIED_CODES = frozenset({
     "UnauthorizedAccess", "AuthFailure", "Forbidden", "NotAuthorized",
 })
 GLOBAL = "global"  # the region key of account-wide resources (IAM, S3 bucket list, CloudFront...)
+# What no database column can hold: NUL (PostgreSQL refuses it in text) and lone surrogates (no driver encodes them).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """`value` (a string, or a dict or list of them, nested) with NUL and lone surrogates replaced by U+FFFD. For
+    free text a third party wrote (findings imported into Security Hub: anyone allowed to import can put either in
+    a title or an id), so that one such value cannot fail the write of a whole scan."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
 
 
 class Resource(BaseModel):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
-from app.scanners.base import AwsCallFailed, Collector, CollectorContext, Resource, register
+from app.scanners.base import AwsCallFailed, Collector, CollectorContext, Resource, register, storable
 
 HIGH_SEVERITY = 7.0          # GuardDuty: high 7.0-8.9, critical 9.0-10.0
 FINDINGS_CAP = 2000          # active findings read per region; past it the region is marked truncated
@@ -45,6 +45,11 @@ class GuardDutyFinding(BaseModel):
     last_seen: str | None = None              # service.eventLastSeen
     updated_at: str | None = None
     sample: bool = False                      # made by CreateSampleFindings: no real activity behind it
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return storable(data)
 
 
 class GuardDutyRegion(Resource):

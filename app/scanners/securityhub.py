@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
-from app.scanners.base import AwsCallFailed, Collector, CollectorContext, Resource, register
+from app.scanners.base import AwsCallFailed, Collector, CollectorContext, Resource, register, storable
 
 FINDINGS_CAP = 2000
 PAGE = 100
@@ -63,6 +63,11 @@ class SecurityHubFinding(BaseModel):
     first_seen: str | None = None       # FirstObservedAt (else CreatedAt)
     last_seen: str | None = None        # LastObservedAt (else UpdatedAt)
     updated_at: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return storable(data)
 
 
 class SecurityHubRegion(Resource):

@@ -412,6 +412,8 @@ def decode_sort_cursor(cursor: str, sort: str, order: str) -> tuple[Any, uuid.UU
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         c_sort, c_order, key, last = data
+        if not isinstance(last, str):   # uuid.UUID(hex=...) of a number or a list raises AttributeError
+            raise TypeError("the id is not a string")
         last_id = uuid.UUID(hex=last)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise _invalid_cursor() from exc
