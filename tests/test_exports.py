@@ -396,6 +396,7 @@ async def test_hostile_names_stay_text_and_csv_cells_never_run(client, world):
     assert {"'" + f for f in FORMULAS} <= {r["message"] for r in rows}
     # The terminal scan's CSV writer defuses the same cells the same way.
     assert all(csv_cell(f) == "'" + f for f in FORMULAS) and csv_cell("plain") == "plain"
+    assert csv_cell("  =1+1") == "'  =1+1" and csv_cell("a -1") == "a -1"
     assert "'=HYPERLINK" in to_csv(_tiny_report("=HYPERLINK(1)"))
 
 

@@ -92,9 +92,10 @@ def flatten_compliance(compliance: dict[str, list[str]]) -> str:
 
 
 def csv_cell(value: Any) -> str:
-    """A CSV cell that a spreadsheet shows as text: one starting like a formula gets a leading apostrophe."""
+    """A CSV cell that a spreadsheet shows as text: one starting like a formula gets a leading apostrophe, also
+    behind leading spaces (some spreadsheets trim them before evaluating)."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.lstrip(" ").startswith(_FORMULA_START) else text
 
 
 _cell = csv_cell
