@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from app.db import session_scope
-from app.models import Finding, MuteRule, Role
+from app.models import AccountStatus, AwsAccount, Finding, MuteRule, Role
 from app.models.base import uuid7
 from app.services import mutes as mutes_service
 from app.tasks.mutes import expire_mute_rules
@@ -580,6 +580,38 @@ async def test_new_findings_of_a_later_scan_arrive_muted(client, signup, make_wo
     assert got["matched_findings"] == len(muted)
     summary = (await client.get(f"{path}/findings/summary", headers=h)).json()
     assert summary["muted"] == len(muted)
+
+
+async def test_an_account_mute_follows_the_account_to_its_new_connection(client, world):
+    """Reconnecting an AWS account makes a new connection, and the next scan moves its findings there (same uids):
+    a mute of the account keeps covering them. Another account's findings stay unmuted."""
+    path, h, a = world["path"], world["h"], world["a"]
+    r = await client.post(world["rules"], headers=h, json={"reason": REASON, "aws_account_id": str(a.id),
+                                                           "check_id": CHECK_A})
+    assert r.status_code == 201, r.text
+    rule = r.json()
+    expected = rule["matched_findings"]
+    assert expected == len(REGIONS) * len(RESOURCES)
+
+    async with session_scope() as s:   # disconnected: the row stays, with its findings, for history
+        await s.execute(update(AwsAccount).where(AwsAccount.id == a.id).values(status=AccountStatus.disconnected))
+    again = await make_account(world["team"].workspace_id, "prod (reconnected)", aws_account_id=a.aws_account_id)
+    await record_scan(again, _records(again), coverage_of([CHECK_A, CHECK_B], REGIONS))
+    async with session_scope() as s:
+        moved = await s.scalar(select(func.count()).select_from(Finding).where(Finding.aws_account_id == again.id))
+        await mutes_service.apply_mutes(s, again.workspace_id, account_ids=[again.id])   # as the scan job does
+    assert moved == len(_records(again))
+
+    muted = await _all_pages(client, f"{path}/findings?muted=only", h)
+    assert len(muted) == expected
+    assert {(m["aws_account_id"], m["check_id"], m["mute_rule_id"]) for m in muted} == {
+        (str(again.id), CHECK_A, rule["id"])}
+    assert (await client.get(f"{world['rules']}/{rule['id']}", headers=h)).json()["matched_findings"] == expected
+    # Each moved finding is listed once, with the delta of its new connection's scan (its old connection's scan
+    # said something about it too).
+    everything = await _all_pages(client, f"{path}/findings?muted=include&account_id={again.id}", h, limit=7)
+    assert len(everything) == len({f["id"] for f in everything}) == moved
+    assert {f["last_delta"] for f in everything} == {"unchanged"}
 
 
 # --------------------------------------------------------------------------------------------------------------

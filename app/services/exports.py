@@ -207,8 +207,8 @@ class FindingsSource(_Source):
         stmt = findings_service._apply_filter(stmt, f)
         if f.deltas:
             latest = await findings_service.latest_scan_ids(session, self.ws, f.account_ids)
-            stmt = stmt.join(ScanFinding, and_(ScanFinding.finding_id == Finding.id, ScanFinding.scan_id.in_(latest))
-                             ).where(ScanFinding.delta.in_(f.deltas))
+            stmt = findings_service.join_latest_verdict(stmt, latest, outer=False).where(
+                ScanFinding.delta.in_(f.deltas))
         stmt = stmt.group_by(Finding.severity, Finding.category, Finding.aws_account_id, Finding.region,
                              Finding.check_id, Finding.service, Finding.status)
         out = Counts()

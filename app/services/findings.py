@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.aws.permissions import load_declarations
 from app.checks.base import Severity
@@ -468,14 +469,26 @@ def _apply_filter(stmt, f: FindingFilter):
     return stmt
 
 
+_LatestScan = aliased(ScanRun, name="latest_scan")
+
+
+def join_latest_verdict(stmt, latest: Sequence[uuid.UUID], *, outer: bool = True):
+    """Join each finding to what the latest scan of its own account said of it (`latest`: from latest_scan_ids).
+    By the finding's account, not any latest scan: a finding that moved to a reconnected account's new connection
+    also has verdicts from the old connection's scans, and must still come out as one row."""
+    join = stmt.outerjoin if outer else stmt.join
+    stmt = join(_LatestScan, and_(_LatestScan.aws_account_id == Finding.aws_account_id,
+                                  _LatestScan.id.in_(list(latest))))
+    join = stmt.outerjoin if outer else stmt.join
+    return join(ScanFinding, and_(ScanFinding.finding_id == Finding.id, ScanFinding.scan_id == _LatestScan.id))
+
+
 async def list_findings(session: AsyncSession, ws: uuid.UUID, f: FindingFilter, params: PageParams,
                         sort: FindingSort = FindingSort.severity, order: SortOrder = SortOrder.desc,
                         ) -> tuple[list[tuple[Finding, FindingDelta | None]], str | None]:
     """A keyset page of findings with each one's delta in its account's latest scan."""
     latest = await latest_scan_ids(session, ws, f.account_ids)
-    stmt = _apply_filter(scoped(Finding, ws), f).outerjoin(
-        ScanFinding, and_(ScanFinding.finding_id == Finding.id, ScanFinding.scan_id.in_(latest)),
-    ).add_columns(ScanFinding.delta)
+    stmt = join_latest_verdict(_apply_filter(scoped(Finding, ws), f), latest).add_columns(ScanFinding.delta)
     if f.deltas:
         stmt = stmt.where(ScanFinding.delta.in_(f.deltas))
     key = _sort_key(sort)

@@ -82,24 +82,33 @@ class _Matcher:
     finding_uid: str | None
     check_id: str | None
     aws_account_id: uuid.UUID | None
+    # The rule's connection and every other connection of the workspace to the same AWS account: a reconnected
+    # account's findings move to its new connection, and a mute of "this account" must follow them.
+    account_ids: frozenset[uuid.UUID] | None
     region: str | None
     pattern: re.Pattern[str] | None
     tag_key: str | None
     tag_value: str | None
 
     @classmethod
-    def of(cls, rule: MuteRule) -> _Matcher:
+    def of(cls, rule: MuteRule, numbers: dict[uuid.UUID, str | None] | None = None) -> _Matcher:
+        """`numbers`: the workspace's connections and their AWS account numbers."""
         # fnmatch.translate without IGNORECASE: the same as fnmatchcase, compiled once per rule.
         pattern = re.compile(fnmatch.translate(rule.resource_pattern)) if rule.resource_pattern is not None else None
-        return cls(rule.id, rule.expires_at, rule.finding_uid, rule.check_id, rule.aws_account_id, rule.region,
-                   pattern, rule.tag_key, rule.tag_value)
+        account_ids = None
+        if rule.aws_account_id is not None:
+            number = (numbers or {}).get(rule.aws_account_id)
+            account_ids = frozenset({rule.aws_account_id} | (
+                {cid for cid, n in (numbers or {}).items() if n == number} if number else set()))
+        return cls(rule.id, rule.expires_at, rule.finding_uid, rule.check_id, rule.aws_account_id, account_ids,
+                   rule.region, pattern, rule.tag_key, rule.tag_value)
 
     def matches(self, f: Any) -> bool:
         if self.finding_uid is not None and f.uid != self.finding_uid:
             return False
         if self.check_id is not None and f.check_id != self.check_id:
             return False
-        if self.aws_account_id is not None and f.aws_account_id != self.aws_account_id:
+        if self.account_ids is not None and f.aws_account_id not in self.account_ids:
             return False
         if self.region is not None and f.region != self.region:
             return False
@@ -116,7 +125,9 @@ class _Matcher:
         """The part of the rule that SQL can test, or None when the rule has only patterns or tags."""
         parts = [column == value for column, value in (
             (Finding.uid, self.finding_uid), (Finding.check_id, self.check_id),
-            (Finding.aws_account_id, self.aws_account_id), (Finding.region, self.region)) if value is not None]
+            (Finding.region, self.region)) if value is not None]
+        if self.account_ids is not None:
+            parts.append(Finding.aws_account_id.in_(sorted(self.account_ids)))
         return and_(*parts) if parts else None
 
 
@@ -136,7 +147,11 @@ async def apply_mutes(session: AsyncSession, workspace_id: uuid.UUID, *,
     if account_ids is not None and not account_ids:
         return 0
     rules = sorted((await session.scalars(scoped(MuteRule, workspace_id).where(_live(now)))).all(), key=_priority)
-    matchers = [_Matcher.of(r) for r in rules]
+    numbers: dict[uuid.UUID, str | None] = {}
+    if any(r.aws_account_id is not None for r in rules):
+        numbers = dict((await session.execute(scoped(AwsAccount, workspace_id).with_only_columns(
+            AwsAccount.id, AwsAccount.aws_account_id))).tuples().all())
+    matchers = [_Matcher.of(r, numbers) for r in rules]
 
     stmt = scoped(Finding, workspace_id).with_only_columns(
         Finding.id, Finding.uid, Finding.check_id, Finding.aws_account_id, Finding.region, Finding.resource_id,
