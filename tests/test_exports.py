@@ -554,3 +554,48 @@ async def test_a_large_export_is_streamed_in_pieces(app, signup, make_workspace)
             document = json.loads(body)
             assert len(document["findings"] if fmt == "json" else document["Findings"] if fmt == "asff"
                        else document) == n
+
+
+async def test_a_scan_export_breaks_off_if_retention_removes_its_results_midway(app, signup, make_workspace):
+    """Never a short file that parses: the transfer stops with an error instead."""
+    from sqlalchemy import delete
+
+    from app.models import ScanFinding
+
+    owner = await signup()
+    ws = await make_workspace(owner["headers"])
+    account = await make_account(ws["id"], "big")
+    n = 2 * exports_service.CHUNK + 10
+    scan_id, _ = await record_scan(account, [record(account, CHECKS[0], REGIONS[0], f"bucket-{i:05d}", "FAIL")
+                                             for i in range(n)], None)
+    url = f"/v1/workspaces/{ws['id']}/aws-accounts/{account.id}/scans/{scan_id}/export"
+    path = url
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"format=json", "root_path": "",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in {**owner["headers"], "host": "t"}.items()],
+             "client": ("203.0.113.10", 50000), "server": ("t", 80)}
+    bodies: list[dict] = []
+    requested = []
+
+    async def receive() -> dict:
+        if not requested:
+            requested.append(True)
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()   # the client never disconnects
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        if message["type"] != "http.response.body":
+            return
+        bodies.append(message)
+        if len([b for b in bodies if b.get("body")]) == 2:   # the head and the first chunk of rows went out
+            async with session_scope() as s:
+                await s.execute(update(ScanRun).where(ScanRun.id == scan_id)
+                                .values(results_purged_at=datetime.now(UTC)))
+                await s.execute(delete(ScanFinding).where(ScanFinding.scan_id == scan_id))
+
+    with pytest.raises(exports_service.ExportAborted):
+        await app(scope, receive, send)
+    assert bodies and bodies[-1].get("more_body")        # never finished
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(b"".join(b["body"] for b in bodies))

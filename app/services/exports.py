@@ -49,6 +49,10 @@ TREND_SCANS = 12
 TOOL = {"name": "cloudwizard", "version": __version__}
 
 
+class ExportAborted(RuntimeError):
+    """The exported set stopped being readable half-way: the response is broken off, never finished short."""
+
+
 class ExportFormat(enum.StrEnum):
     json = "json"
     csv = "csv"
@@ -288,6 +292,12 @@ class ScanSource(_Source):
             async with session_scope() as session:
                 rows = (await session.execute(
                     stmt.order_by(_rank.desc(), ScanFinding.finding_id).limit(size))).all()
+                # Retention may remove the results between two chunks: then the transfer breaks rather than end
+                # as a short file that parses. Read after the rows, so rows read before a purge are whole.
+                purged = await session.scalar(scoped(ScanRun, self.ws).with_only_columns(ScanRun.results_purged_at)
+                                              .where(ScanRun.id == self.scan.id))
+            if purged is not None:
+                raise ExportAborted("the scan's results were removed under the retention policy during the export")
             if not rows:
                 return
             yield [Item(finding=f, delta=v.delta, status=v.status, previous_status=v.previous_status)
