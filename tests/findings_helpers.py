@@ -3,6 +3,7 @@ synthetic scans through the real lifecycle service (for API tests that need many
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -95,3 +96,42 @@ async def record_scan(aws_account: AwsAccount, records: list[FindingRecord], cov
         scan.status = ScanStatus.succeeded
         scan.finished_at = datetime.now(UTC)
         return scan.id, deltas
+
+
+async def all_pages(client, url: str, headers: dict, limit: int = 50) -> list[dict]:
+    """Every item of a cursor-paginated list, walking `next_cursor` (pages never larger than `limit`)."""
+    items, cursor, pages = [], None, 0
+    sep = "&" if "?" in url else "?"
+    while True:
+        r = await client.get(f"{url}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""), headers=headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert len(body["items"]) <= limit
+        items += body["items"]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items
+        assert pages < 10_000, "the cursor never ends"
+
+
+def shape_errors(shape, value, where: str = "$") -> list[str]:
+    """What botocore's ParamValidator does not check of a value against its service-model shape: enums and string
+    patterns (Security Hub's ASFF requires e.g. non-blank strings)."""
+    errors = []
+    if getattr(shape, "enum", None) and value not in shape.enum:
+        errors.append(f"{where}: {value!r} not in {shape.enum}")
+    pattern = shape.metadata.get("pattern")
+    if shape.type_name == "string" and pattern and not re.search(pattern, value):
+        errors.append(f"{where}: {value!r} does not match {pattern!r}")
+    if shape.type_name == "structure":
+        for key, item in value.items():
+            errors += shape_errors(shape.members[key], item, f"{where}.{key}")
+    elif shape.type_name == "list":
+        for i, item in enumerate(value):
+            errors += shape_errors(shape.member, item, f"{where}[{i}]")
+    elif shape.type_name == "map":
+        for key, item in value.items():
+            errors += shape_errors(shape.key, key, f"{where} key {key!r}")
+            errors += shape_errors(shape.value, item, f"{where}[{key!r}]")
+    return errors

@@ -27,7 +27,7 @@ from app.models import AuditEvent, Finding, MuteRule, Role, ScanRun
 from app.reports.formats import csv_cell, to_csv
 from app.services import exports as exports_service
 from app.services.exports import CSV_COLUMNS, SCAN_CSV_COLUMNS
-from tests.findings_helpers import coverage_of, make_account, record, record_scan
+from tests.findings_helpers import all_pages, coverage_of, make_account, record, record_scan, shape_errors
 from tests.scan_helpers import connect_account, run_queued_jobs
 from tests.ws_helpers import add_member, make_user
 
@@ -56,23 +56,6 @@ _HUB = botocore.session.get_session().get_service_model("securityhub")
 _IMPORT = _HUB.operation_model("BatchImportFindings").input_shape
 
 
-def _enum_errors(shape, value, where: str = "") -> list[str]:
-    """botocore's validator checks types and required members, not enums: walk those here."""
-    errors = []
-    if getattr(shape, "enum", None) and value not in shape.enum:
-        errors.append(f"{where}: {value!r} not in {shape.enum}")
-    if shape.type_name == "structure":
-        for key, item in value.items():
-            errors += _enum_errors(shape.members[key], item, f"{where}.{key}")
-    elif shape.type_name == "list":
-        for i, item in enumerate(value):
-            errors += _enum_errors(shape.member, item, f"{where}[{i}]")
-    elif shape.type_name == "map":
-        for key, item in value.items():
-            errors += _enum_errors(shape.value, item, f"{where}[{key}]")
-    return errors
-
-
 def _asff_valid(document: dict) -> list[dict]:
     assert list(document) == ["Findings"]
     findings = document["Findings"]
@@ -80,7 +63,7 @@ def _asff_valid(document: dict) -> list[dict]:
         batch = {"Findings": findings[start:start + 100]}
         report = ParamValidator().validate(batch, _IMPORT)
         assert not report.has_errors(), report.generate_report()
-        assert _enum_errors(_IMPORT, batch) == []
+        assert shape_errors(_IMPORT, batch) == []
     for f in findings:
         assert f["SchemaVersion"] == "2018-10-08"
         assert len(f["Title"]) <= 256 and len(f["Description"]) <= 1024 and f["Description"]
@@ -134,18 +117,6 @@ def _rows(page: _Page) -> list[dict]:
     return [a for t, a in page.tags if t == "tr" and "data-status" in a]
 
 
-async def _walk(client, url: str, headers: dict) -> list[dict]:
-    items, cursor = [], None
-    sep = "&" if "?" in url else "?"
-    while True:
-        r = await client.get(f"{url}{sep}limit=200" + (f"&cursor={cursor}" if cursor else ""), headers=headers)
-        assert r.status_code == 200, r.text
-        items += r.json()["items"]
-        cursor = r.json()["next_cursor"]
-        if cursor is None:
-            return items
-
-
 async def _export(client, url: str, headers: dict, fmt: str):
     sep = "&" if "?" in url else "?"
     r = await client.get(f"{url}{sep}format={fmt}", headers=headers)
@@ -179,7 +150,7 @@ async def test_every_format_from_the_demo_account(client, signup, make_workspace
     scan = (await client.get(f"{scans}/{r.json()['id']}", headers=h)).json()
     assert scan["status"] in ("succeeded", "partial")
     path = f"/v1/workspaces/{ws['id']}"
-    listed = await _walk(client, f"{path}/findings", h)
+    listed = await all_pages(client, f"{path}/findings", h, limit=200)
     assert len(listed) == scan["summary"]["total"] > 300
     assert {"PASS", "FAIL"} <= {f["status"] for f in listed} and len({f["category"] for f in listed}) >= 5
 
@@ -243,7 +214,7 @@ async def test_every_format_from_the_demo_account(client, signup, make_workspace
 
     # A filter narrows every format alike.
     query = "findings/export?severity=critical&severity=high&status=FAIL"
-    wanted = await _walk(client, f"{path}/findings?severity=critical&severity=high&status=FAIL", h)
+    wanted = await all_pages(client, f"{path}/findings?severity=critical&severity=high&status=FAIL", h, limit=200)
     assert 0 < len(wanted) < len(listed)
     assert (await _export(client, f"{path}/{query}", h, "json"))["findings"] == wanted
     assert [r["id"] for r in await _export(client, f"{path}/{query}", h, "csv")] == [f["id"] for f in wanted]
@@ -253,7 +224,7 @@ async def test_every_format_from_the_demo_account(client, signup, make_workspace
 
     # The scan's export: what it produced, with its summary.
     url = f"{scans}/{scan['id']}/export"
-    verdicts = await _walk(client, f"{scans}/{scan['id']}/findings", h)
+    verdicts = await all_pages(client, f"{scans}/{scan['id']}/findings", h, limit=200)
     produced = [v for v in verdicts if v["status"] is not None]
     sdoc = await _export(client, url, h, "json")
     assert list(sdoc) == ["scan", "findings"]
@@ -337,7 +308,7 @@ async def test_filters_select_exactly_what_the_list_does(client, world):
     seen = set()
     for query in QUERIES:
         q = query.format(a=world["a"].id, b=world["b"].id)
-        listed = await _walk(client, f"{path}/findings?{q}", h)
+        listed = await all_pages(client, f"{path}/findings?{q}", h, limit=200)
         url = f"{path}/findings/export?{q}"
         document = await _export(client, url, h, "json")
         assert document["findings"] == listed, q
@@ -419,7 +390,7 @@ async def test_the_export_route_wins_over_a_finding_id(client, world):
     path, h = world["path"], world["h"]
     r = await client.get(f"{path}/findings/export", headers=h)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
-    finding = (await _walk(client, f"{path}/findings", h))[0]
+    finding = (await all_pages(client, f"{path}/findings", h, limit=200))[0]
     assert (await client.get(f"{path}/findings/{finding['id']}", headers=h)).json()["id"] == finding["id"]
     r = await client.get(f"{path}/findings/not-a-uuid", headers=h)
     assert r.status_code == 422
@@ -489,7 +460,7 @@ async def test_the_html_table_stops_at_its_cap_with_a_note(client, world, monkey
     monkeypatch.setattr(exports_service, "HTML_MAX_ROWS", 5)
     text = await _export(client, f"{world['path']}/findings/export", world["h"], "html")
     page = _html(text)
-    total = len(await _walk(client, f"{world['path']}/findings", world["h"]))
+    total = len(await all_pages(client, f"{world['path']}/findings", world["h"], limit=200))
     assert len(_rows(page)) == 5
     assert f"This table lists the first 5 of {total} findings" in "".join(page.text)
     assert "export CSV or JSON" in "".join(page.text)

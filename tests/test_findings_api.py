@@ -18,7 +18,7 @@ from app.checks.base import Severity
 from app.db import session_scope
 from app.models import Finding, ScanFinding
 from app.services.findings import latest_scan_ids
-from tests.findings_helpers import coverage_of, make_account, record, record_scan
+from tests.findings_helpers import all_pages, coverage_of, make_account, record, record_scan
 
 CHECKS = ["s3_bucket_public_access", "ec2_securitygroup_ingress_all_traffic", "kms_key_rotation_enabled",
           "s3_bucket_versioning_enabled", "kms_key_pending_deletion"]
@@ -79,19 +79,8 @@ async def _rows() -> list[tuple[Finding, str | None]]:
 
 
 async def _walk(client, url: str, headers: dict, limit: int = 7) -> list[dict]:
-    items, cursor, pages = [], None, 0
-    sep = "&" if "?" in url else "?"
-    while True:
-        r = await client.get(f"{url}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""), headers=headers)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert len(body["items"]) <= limit
-        items += body["items"]
-        pages += 1
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return items
-        assert pages < 500
+    """Small pages by default: the cursor is what these tests exercise."""
+    return await all_pages(client, url, headers, limit)
 
 
 def _expected_order(rows: list[Finding], sort: str, order: str) -> list[str]:

@@ -18,6 +18,7 @@ from app.models import Finding, FindingEvent, ScanFinding, ScanRun, ScanStatus
 from app.scanners.base import GLOBAL, CollectionError
 from app.tasks.scans import run_scan_job
 from tests.findings_helpers import (
+    all_pages,
     coverage_of,
     findings_by_uid,
     history,
@@ -137,9 +138,9 @@ async def test_three_scans_of_a_changing_account(client, account_setup, aws_fake
     r = await client.get(f"{setup['scans']}/{scan2['id']}/findings?delta=changed", headers=h)
     assert [(i["finding"]["uid"], i["previous_status"], i["status"]) for i in r.json()["items"]] == [
         (ebs.uid, "FAIL", "PASS")]
-    listed = await _all_pages(client, f"{setup['ws_path']}/findings", h)
+    listed = await all_pages(client, f"{setup['ws_path']}/findings", h)
     assert not {i["uid"] for i in listed} & (group_uids | bucket_uids)
-    listed = await _all_pages(client, f"{setup['ws_path']}/findings?include_resolved=true&delta=resolved", h)
+    listed = await all_pages(client, f"{setup['ws_path']}/findings?include_resolved=true&delta=resolved", h)
     assert {i["uid"] for i in listed} == group_uids | bucket_uids
 
     # A crash re-run of scan 2 (the worker died after writing) rewrites the same results: nothing counted twice.
@@ -197,18 +198,6 @@ async def test_three_scans_of_a_changing_account(client, account_setup, aws_fake
     trend = r.json()["trend"]
     assert [p["scan_id"] for p in trend] == [scan1["id"], scan2["id"], scan3["id"]]
     assert [p["deltas"] for p in trend] == [scan1["deltas"], scan2["deltas"], scan3["deltas"]]
-
-
-async def _all_pages(client, url: str, headers: dict, limit: int = 50) -> list[dict]:
-    items, cursor = [], None
-    sep = "&" if "?" in url else "?"
-    while True:
-        r = await client.get(f"{url}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""), headers=headers)
-        assert r.status_code == 200, r.text
-        items += r.json()["items"]
-        cursor = r.json()["next_cursor"]
-        if cursor is None:
-            return items
 
 
 async def test_an_errored_check_resolves_nothing(client, account_setup, aws_fake):

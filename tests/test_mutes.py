@@ -22,7 +22,7 @@ from app.models import AccountStatus, AwsAccount, Finding, MuteRule, Role
 from app.models.base import uuid7
 from app.services import mutes as mutes_service
 from app.tasks.mutes import expire_mute_rules
-from tests.findings_helpers import coverage_of, make_account, record, record_scan
+from tests.findings_helpers import all_pages, coverage_of, make_account, record, record_scan
 from tests.ws_helpers import assert_problem, make_api_key, make_team, snapshot
 
 CHECK_A = "s3_bucket_versioning_enabled"
@@ -62,24 +62,12 @@ async def world(client):
             "a": a, "b": b, "findings": findings, "account_name": {a.id: "prod", b.id: "dev"}}
 
 
-async def _all_pages(client, url: str, headers: dict, limit: int = 200) -> list[dict]:
-    items, cursor = [], None
-    sep = "&" if "?" in url else "?"
-    while True:
-        r = await client.get(f"{url}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""), headers=headers)
-        assert r.status_code == 200, r.text
-        items += r.json()["items"]
-        cursor = r.json()["next_cursor"]
-        if cursor is None:
-            return items
-
-
 async def _views(client, world) -> dict[str, Any]:
     """What the findings API shows: ids by muted filter, the muted flags, and the summary."""
     path, h = world["path"], world["h"]
-    default = await _all_pages(client, f"{path}/findings", h)
-    only = await _all_pages(client, f"{path}/findings?muted=only", h)
-    both = await _all_pages(client, f"{path}/findings?muted=include", h)
+    default = await all_pages(client, f"{path}/findings", h)
+    only = await all_pages(client, f"{path}/findings?muted=only", h)
+    both = await all_pages(client, f"{path}/findings?muted=include", h)
     summary = (await client.get(f"{path}/findings/summary", headers=h)).json()
     return {"default": {i["id"] for i in default}, "only": {i["id"] for i in only},
             "flagged": {i["id"] for i in both if i["muted"]}, "include": {i["id"] for i in both},
@@ -110,7 +98,7 @@ def _in(moment: timedelta) -> str:
 
 async def _audit(client, world, action: str | None = None) -> list[dict]:
     url = f"{world['path']}/audit-events" + (f"?action={action}" if action else "")
-    return await _all_pages(client, url, world["team"].owner.headers)
+    return await all_pages(client, url, world["team"].owner.headers)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -311,8 +299,8 @@ async def test_an_expired_mute_reads_unmuted_at_once_and_the_job_records_it(clie
     _assert_muted_exactly(await _views(client, world), world, prod_keys)
     got = (await client.get(f"{world['rules']}/{rule['id']}", headers=h)).json()
     assert (got["state"], got["ended_at"], got["matched_findings"]) == ("expired", None, 0)
-    active = {i["id"] for i in await _all_pages(client, world["rules"], h)}
-    ended = {i["id"] for i in await _all_pages(client, f"{world['rules']}?state=ended", h)}
+    active = {i["id"] for i in await all_pages(client, world["rules"], h)}
+    ended = {i["id"] for i in await all_pages(client, f"{world['rules']}?state=ended", h)}
     assert (active, ended) == ({long_lived["id"]}, {rule["id"]})
     assert_problem(await client.patch(f"{world['rules']}/{rule['id']}", json={"reason": "x"}, headers=h), 409)
 
@@ -452,7 +440,7 @@ async def test_roles(client, world):
     assert_problem(await client.delete(url, headers=viewer), 403, "forbidden")
     assert await snapshot() == before
     assert (await client.get(url, headers=viewer)).json()["id"] == rule["id"]
-    assert [i["id"] for i in await _all_pages(client, world["rules"], viewer)] == [rule["id"]]
+    assert [i["id"] for i in await all_pages(client, world["rules"], viewer)] == [rule["id"]]
     # Admins, owners and member-role API keys may mute; the key is named as creator and default owner.
     for headers in (team.admin.headers, team.owner.headers):
         await _create(client, world, {"check_id": CHECK_B}, headers=headers)
@@ -493,12 +481,12 @@ async def test_list_filters_and_pages(client, world):
         {"check_id": CHECK_B}, {"aws_account_id": str(world["a"].id)}, {"region": "us-east-1"})]
     ids = [m["id"] for m in made]
     assert (await client.delete(f"{world['rules']}/{ids[2]}", headers=h)).status_code == 204
-    listed = await _all_pages(client, world["rules"], h, limit=2)
+    listed = await all_pages(client, world["rules"], h, limit=2)
     assert [i["id"] for i in listed] == [ids[4], ids[3], ids[1], ids[0]]   # newest first, active only
-    assert [i["id"] for i in await _all_pages(client, f"{world['rules']}?state=ended", h)] == [ids[2]]
-    assert [i["id"] for i in await _all_pages(client, f"{world['rules']}?state=all", h, limit=1)] == ids[::-1]
-    assert [i["id"] for i in await _all_pages(client, f"{world['rules']}?check_id={CHECK_A}", h)] == [ids[1], ids[0]]
-    assert [i["id"] for i in await _all_pages(
+    assert [i["id"] for i in await all_pages(client, f"{world['rules']}?state=ended", h)] == [ids[2]]
+    assert [i["id"] for i in await all_pages(client, f"{world['rules']}?state=all", h, limit=1)] == ids[::-1]
+    assert [i["id"] for i in await all_pages(client, f"{world['rules']}?check_id={CHECK_A}", h)] == [ids[1], ids[0]]
+    assert [i["id"] for i in await all_pages(
         client, f"{world['rules']}?aws_account_id={world['a'].id}&state=all", h)] == [ids[3], ids[1]]
     for query in ("state=gone", "aws_account_id=nope", "cursor=!!!", "limit=0"):
         assert_problem(await client.get(f"{world['rules']}?{query}", headers=h), 422)
@@ -570,8 +558,8 @@ async def test_new_findings_of_a_later_scan_arrive_muted(client, signup, make_wo
     scan = (await client.get(f"{path}/aws-accounts/{account['id']}/scans/{r.json()['id']}", headers=h)).json()
     assert scan["status"] in ("succeeded", "partial"), scan
 
-    muted = await _all_pages(client, f"{path}/findings?muted=only", h)
-    shown = await _all_pages(client, f"{path}/findings", h)
+    muted = await all_pages(client, f"{path}/findings?muted=only", h)
+    shown = await all_pages(client, f"{path}/findings", h)
     assert muted and {i["resource_id"] for i in muted} == {groups["sandbox"]}
     assert all(i["mute_rule_id"] == rule["id"] and i["resource_tags"] == {"env": "sandbox"} for i in muted)
     assert any(i["resource_id"] == groups["prod"] for i in shown)
@@ -602,14 +590,14 @@ async def test_an_account_mute_follows_the_account_to_its_new_connection(client,
         await mutes_service.apply_mutes(s, again.workspace_id, account_ids=[again.id])   # as the scan job does
     assert moved == len(_records(again))
 
-    muted = await _all_pages(client, f"{path}/findings?muted=only", h)
+    muted = await all_pages(client, f"{path}/findings?muted=only", h)
     assert len(muted) == expected
     assert {(m["aws_account_id"], m["check_id"], m["mute_rule_id"]) for m in muted} == {
         (str(again.id), CHECK_A, rule["id"])}
     assert (await client.get(f"{world['rules']}/{rule['id']}", headers=h)).json()["matched_findings"] == expected
     # Each moved finding is listed once, with the delta of its new connection's scan (its old connection's scan
     # said something about it too).
-    everything = await _all_pages(client, f"{path}/findings?muted=include&account_id={again.id}", h, limit=7)
+    everything = await all_pages(client, f"{path}/findings?muted=include&account_id={again.id}", h, limit=7)
     assert len(everything) == len({f["id"] for f in everything}) == moved
     assert {f["last_delta"] for f in everything} == {"unchanged"}
 

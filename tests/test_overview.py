@@ -8,22 +8,11 @@ from sqlalchemy import update
 
 from app.db import session_scope
 from app.models import Finding, MuteRule, ScanRun, ScanStatus
-from tests.findings_helpers import coverage_of, make_account, record, record_scan
+from tests.findings_helpers import all_pages, coverage_of, make_account, record, record_scan
 
 CRIT = "ec2_securitygroup_ingress_all_traffic"   # critical
 LOW = "s3_bucket_versioning_enabled"
 CHECKS = [CRIT, LOW]
-
-
-async def _all_findings(client, base, headers, account_id, **query) -> list[dict]:
-    items, cursor = [], None
-    while True:
-        params = {"account_id": str(account_id), "limit": 100, **query, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get(f"{base}/findings", params=params, headers=headers)).json()
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
 
 
 async def test_each_account_side_by_side_worst_first(client, signup, make_workspace):
@@ -61,7 +50,7 @@ async def test_each_account_side_by_side_worst_first(client, signup, make_worksp
     by_name = {row["name"]: row for row in rows}
 
     for account, name in ((prod, "prod"), (dev, "dev")):
-        listed = await _all_findings(client, base, h, account.id)
+        listed = await all_pages(client, f"{base}/findings?account_id={account.id}", h)
         row = by_name[name]
         statuses = Counter(f["status"] for f in listed)
         assert row["open"] == {"key": str(account.id), "label": name, "total": len(listed),
@@ -69,10 +58,10 @@ async def test_each_account_side_by_side_worst_first(client, signup, make_worksp
         failing = Counter(f["severity"] for f in listed if f["status"] == "FAIL")
         assert {k: v for k, v in row["failed_by_severity"].items() if v} == dict(failing)
         assert list(row["failed_by_severity"]) == ["critical", "high", "medium", "low", "informational"]
-        muted = await _all_findings(client, base, h, account.id, muted="only")
+        muted = await all_pages(client, f"{base}/findings?account_id={account.id}&muted=only", h)
         assert row["muted"] == len(muted)
-        resolved = [f for f in await _all_findings(client, base, h, account.id, include_resolved="true")
-                    if f["state"] == "resolved"]
+        everything = await all_pages(client, f"{base}/findings?account_id={account.id}&include_resolved=true", h)
+        resolved = [f for f in everything if f["state"] == "resolved"]
         assert row["resolved"] == len(resolved)
 
     assert by_name["prod"]["muted"] == 1 and by_name["prod"]["resolved"] == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 
 import botocore.session
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from app.scanners.external import guardduty_record, securityhub_record
 from app.scanners.guardduty import GuardDutyFinding
 from app.scanners.securityhub import SecurityHubFinding
-from tests.findings_helpers import coverage_of, findings_by_uid, make_account, record, record_scan
+from tests.findings_helpers import coverage_of, findings_by_uid, make_account, record, record_scan, shape_errors
 from tests.logging_helpers import REGION, asff
 from tests.test_external_findings import _scan, setup  # noqa: F401  (the fixture)
 from tests.ws_helpers import assert_problem, make_team
@@ -88,24 +87,6 @@ _HUB = botocore.session.get_session().get_service_model("securityhub")
 _FINDING = _HUB.shape_for("AwsSecurityFinding")
 
 
-def _pattern_errors(shape, value, where: str = "$") -> list[str]:
-    errors = []
-    pattern = shape.metadata.get("pattern")
-    if shape.type_name == "string" and pattern and not re.search(pattern, value):
-        errors.append(f"{where}: {value!r} does not match {pattern!r}")
-    if shape.type_name == "structure":
-        for key, item in value.items():
-            errors += _pattern_errors(shape.members[key], item, f"{where}.{key}")
-    elif shape.type_name == "list":
-        for i, item in enumerate(value):
-            errors += _pattern_errors(shape.member, item, f"{where}[{i}]")
-    elif shape.type_name == "map":
-        for key, item in value.items():
-            errors += _pattern_errors(shape.key, key, f"{where} key {key!r}")
-            errors += _pattern_errors(shape.value, item, f"{where}[{key!r}]")
-    return errors
-
-
 async def test_asff_export_matches_security_hub_patterns_with_empty_tag_values(client):
     team = await make_team(client, name="Tags")
     account = await make_account(team.workspace_id, "prod")
@@ -117,7 +98,7 @@ async def test_asff_export_matches_security_hub_patterns_with_empty_tag_values(c
     assert r.status_code == 200
     findings = r.json()["Findings"]
     assert len(findings) == 2
-    errors = [e for f in findings for e in _pattern_errors(_FINDING, f)]
+    errors = [e for f in findings for e in shape_errors(_FINDING, f)]
     assert errors == []
     tagged = next(f for f in findings if f["Resources"][0]["Id"].endswith("bucket-1"))
     assert tagged["Resources"][0]["Tags"] == {"owner": "alice"}

@@ -315,14 +315,21 @@ def _gd_list_findings(call: FakeCall) -> Response:
     return json_response(call, body)
 
 
+def _gd_finding_ids(call: FakeCall) -> tuple[list[Any], Response | None]:
+    ids = call.params.get("findingIds")
+    if not isinstance(ids, list) or not 0 < len(ids) <= 50:
+        return [], _gd_bad_request(call, "The request is rejected because findingIds must hold 1 to 50 ids.")
+    return ids, None
+
+
 @handler("guardduty", "GetFindings")
 def _gd_get_findings(call: FakeCall) -> Response:
     detector_id, refused = _gd_detector_or_error(call)
     if refused is not None:
         return refused
-    ids = call.params.get("findingIds")
-    if not isinstance(ids, list) or not 0 < len(ids) <= 50:
-        return _gd_bad_request(call, "The request is rejected because findingIds must hold 1 to 50 ids.")
+    ids, refused = _gd_finding_ids(call)
+    if refused is not None:
+        return refused
     with _lock:
         store = _gd_findings.get((call.account_id, call.region, detector_id or ""), {})
         found = [copy.deepcopy(store[i]) for i in ids if i in store]
@@ -347,9 +354,9 @@ def _gd_set_archived(call: FakeCall, archived: bool) -> Response:
     detector_id, refused = _gd_detector_or_error(call)
     if refused is not None:
         return refused
-    ids = call.params.get("findingIds")
-    if not isinstance(ids, list) or not 0 < len(ids) <= 50:
-        return _gd_bad_request(call, "The request is rejected because findingIds must hold 1 to 50 ids.")
+    ids, refused = _gd_finding_ids(call)
+    if refused is not None:
+        return refused
     with _lock:
         store = _gd_findings.get((call.account_id, call.region, detector_id or ""), {})
         for finding_id in ids:

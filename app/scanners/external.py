@@ -97,27 +97,23 @@ def external_uid(source: str, account_id: str, region: str, source_id: str) -> s
     return f"{_UID_PREFIX[source]}-{digest}"
 
 
+# Lower bounds of each severity, most severe first: GuardDuty's 0-10 score, Security Hub's normalized 0-100.
+_GUARDDUTY_BANDS = ((9.0, Severity.critical), (7.0, Severity.high), (4.0, Severity.medium), (1.0, Severity.low))
+_NORMALIZED_BANDS = ((90, Severity.critical), (70, Severity.high), (40, Severity.medium), (1, Severity.low))
+
+
+def _banded(score: float, bands: tuple[tuple[float, Severity], ...]) -> Severity:
+    return next((severity for floor, severity in bands if score >= floor), Severity.informational)
+
+
 def guardduty_severity(score: float) -> Severity:
-    if score >= 9.0:
-        return Severity.critical
-    if score >= 7.0:
-        return Severity.high
-    if score >= 4.0:
-        return Severity.medium
-    return Severity.low if score >= 1.0 else Severity.informational
+    return _banded(score, _GUARDDUTY_BANDS)
 
 
 def securityhub_severity(label: str | None, normalized: float | None = None) -> Severity:
     if label and label.lower() in Severity.__members__:
         return Severity(label.lower())
-    score = normalized or 0
-    if score >= 90:
-        return Severity.critical
-    if score >= 70:
-        return Severity.high
-    if score >= 40:
-        return Severity.medium
-    return Severity.low if score >= 1 else Severity.informational
+    return _banded(normalized or 0, _NORMALIZED_BANDS)
 
 
 @cache

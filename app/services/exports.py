@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import __version__
 from app.checks.catalog import catalog
 from app.db import session_scope
-from app.errors import Gone, NotFound
+from app.errors import NotFound
 from app.models import AwsAccount, Finding, FindingDelta, ScanFinding, ScanRun, Workspace
 from app.pagination import PageParams
 from app.reports import FINDING_FIELDS, SEVERITIES, finding_dict, iso, meta_dict, scan_summary
@@ -326,12 +326,7 @@ class ScanSource(_Source):
 
 async def scan_source(session: AsyncSession, ws: uuid.UUID, account_id: uuid.UUID, scan_id: uuid.UUID) -> ScanSource:
     """The scan of that account in the workspace (404 otherwise); 410 if retention removed its results."""
-    scan = await get_scoped_or_404(session, ScanRun, ws, scan_id, what="Scan")
-    if scan.aws_account_id != account_id:
-        raise NotFound("Scan not found.")
-    if scan.results_purged_at is not None:
-        raise Gone("This scan's per-finding results were removed under the retention policy "
-                   "(CW_SCAN_RESULTS_RETENTION_DAYS); its counts and deltas remain on the scan.")
+    scan = await findings_service.scan_with_results_or_404(session, ws, account_id, scan_id)
     account = await get_scoped_or_404(session, AwsAccount, ws, account_id, what="AWS account")
     return ScanSource(ws=ws, scan=scan, account=account)
 

@@ -24,6 +24,7 @@ from app.checks.catalog import CatalogEntry, catalog
 from app.errors import Gone, InvalidInput, NotFound
 from app.models import AwsAccount, Finding, FindingDelta, FindingEvent, ScanFinding, ScanRun, ScanStatus
 from app.models.base import uuid7
+from app.models.scan import severity_rank
 from app.pagination import PageParams
 from app.pagination import decode_cursor as decode_id_cursor
 from app.pagination import encode_cursor as encode_id_cursor
@@ -217,7 +218,7 @@ async def upsert_findings(session: AsyncSession, scan: ScanRun, records: Sequenc
             "id": row.id if row is not None else uuid7(), "workspace_id": ws, "aws_account_id": scan.aws_account_id,
             "uid": r.uid, "source": r.source, "source_id": r.source_id, "check_id": r.check_id, "title": r.title,
             "service": r.service, "category": r.category, "severity": r.severity,
-            "severity_rank": SEVERITY_RANK.get(r.severity, -1), "status": r.status,
+            "severity_rank": severity_rank(r.severity), "status": r.status,
             "region": r.region, "resource_type": r.resource_type, "resource_id": r.resource_id[:1024],
             "resource_arn": r.resource_arn, "resource_tags": r.resource_tags, "message": r.message,
             "compliance": r.compliance, "details": r.details, "first_seen_at": now, "last_seen_at": now,
@@ -539,17 +540,25 @@ async def get_detail(session: AsyncSession, ws: uuid.UUID, finding_id: uuid.UUID
                          check=catalog().get(finding.check_id) if finding.source == SOURCE else None)
 
 
-async def list_scan_findings(session: AsyncSession, ws: uuid.UUID, account_id: uuid.UUID, scan_id: uuid.UUID,
-                             params: PageParams, *, deltas: list[FindingDelta] | None = None,
-                             statuses: list[str] | None = None, severities: list[str] | None = None,
-                             ) -> tuple[list[tuple[ScanFinding, Finding]], str | None]:
-    """What one scan said about each finding it produced or resolved, in finding-id order."""
+async def scan_with_results_or_404(session: AsyncSession, ws: uuid.UUID, account_id: uuid.UUID,
+                                   scan_id: uuid.UUID) -> ScanRun:
+    """The scan of that account in the workspace (404 otherwise), whose per-finding results are still kept (410
+    once retention removed them)."""
     scan = await get_scoped_or_404(session, ScanRun, ws, scan_id, what="Scan")
     if scan.aws_account_id != account_id:
         raise NotFound("Scan not found.")
     if scan.results_purged_at is not None:
         raise Gone("This scan's per-finding results were removed under the retention policy "
                    "(CW_SCAN_RESULTS_RETENTION_DAYS); its counts and deltas remain on the scan.")
+    return scan
+
+
+async def list_scan_findings(session: AsyncSession, ws: uuid.UUID, account_id: uuid.UUID, scan_id: uuid.UUID,
+                             params: PageParams, *, deltas: list[FindingDelta] | None = None,
+                             statuses: list[str] | None = None, severities: list[str] | None = None,
+                             ) -> tuple[list[tuple[ScanFinding, Finding]], str | None]:
+    """What one scan said about each finding it produced or resolved, in finding-id order."""
+    scan = await scan_with_results_or_404(session, ws, account_id, scan_id)
     stmt = (scoped(ScanFinding, ws).where(ScanFinding.scan_id == scan.id)
             .join(Finding, Finding.id == ScanFinding.finding_id).add_columns(Finding))
     if deltas:
